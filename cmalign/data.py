@@ -1,0 +1,139 @@
+"""Image-caption folders: the shipped photo set and anyone's own data.
+
+A caption folder holds images plus a manifest, ``captions.csv`` (columns
+``image,caption``) or ``captions.jsonl`` (``{"image": ..., "caption": ...}``
+per line), one row per caption; an image may have several captions.
+Taught in notebooks/01_clip_embeddings.ipynb and 05_retrieval_evaluation.ipynb.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .utils import REPO_ROOT
+
+MANIFESTS = ("captions.csv", "captions.jsonl")
+
+
+def photos_dir() -> Path:
+    """Folder of the real photos shipped with the repo (``data/photos``)."""
+    return REPO_ROOT / "data" / "photos"
+
+
+@dataclass
+class CaptionSet:
+    """Images and their captions.
+
+    Attributes
+    ----------
+    images : list of Path
+        One per distinct image, in order of first appearance in the manifest.
+    captions : list of str
+        One per manifest row.
+    text_to_image : list of int
+        ``text_to_image[t]`` is the index in ``images`` of caption t's image.
+    """
+
+    images: list[Path]
+    captions: list[str]
+    text_to_image: list[int]
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def first_captions(self) -> list[str]:
+        """The first caption of each image, aligned with ``images``."""
+        first: dict[int, str] = {}
+        for caption, image in zip(self.captions, self.text_to_image):
+            first.setdefault(image, caption)
+        return [first[i] for i in range(len(self.images))]
+
+
+def _rows(manifest: Path):
+    """Yield (line number, row dict or None, problem) from a CSV or JSONL manifest."""
+    if manifest.suffix == ".jsonl":
+        for line_no, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                yield line_no, None, f"invalid JSON ({err.msg})"
+                continue
+            yield line_no, row if isinstance(row, dict) else None, "not a JSON object"
+    else:
+        with manifest.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"image", "caption"} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{manifest}: header must name columns image,caption "
+                                 f"(missing {sorted(missing)})")
+            for row in reader:
+                yield reader.line_num, row, "malformed row"
+
+
+def load_caption_folder(path: str | Path, manifest: str | None = None) -> CaptionSet:
+    """Read a folder of images with a captions manifest.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder. Image paths in the manifest are relative to it.
+    manifest : str, optional
+        File name of the manifest; default the first of ``captions.csv``,
+        ``captions.jsonl`` that exists.
+
+    Returns
+    -------
+    CaptionSet
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing folder or manifest.
+    ValueError
+        Listing every bad row as ``file:line: problem`` (missing image file,
+        empty or non-string caption, malformed row).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"caption folder '{folder}' not found")
+    names = [manifest] if manifest else [m for m in MANIFESTS if (folder / m).exists()]
+    if not names or not (folder / names[0]).exists():
+        raise FileNotFoundError(f"no {manifest or ' or '.join(MANIFESTS)} in '{folder}'")
+    manifest_path = folder / names[0]
+    images: list[Path] = []
+    index: dict[Path, int] = {}
+    captions: list[str] = []
+    text_to_image: list[int] = []
+    problems: list[str] = []
+    for line_no, row, problem in _rows(manifest_path):
+        where = f"{manifest_path.name}:{line_no}"
+        if row is None:
+            problems.append(f"{where}: {problem}")
+            continue
+        image, caption = row.get("image"), row.get("caption")
+        if not isinstance(caption, str) or not caption.strip():
+            problems.append(f"{where}: caption is empty or not a string ({caption!r})")
+            continue
+        if not isinstance(image, str) or not image.strip():
+            problems.append(f"{where}: image name is empty or not a string")
+            continue
+        file = (folder / image.strip()).resolve()
+        if not file.is_file():
+            problems.append(f"{where}: image file '{image}' not found")
+            continue
+        if file not in index:
+            index[file] = len(images)
+            images.append(file)
+        captions.append(caption.strip())
+        text_to_image.append(index[file])
+    if problems:
+        raise ValueError(f"{len(problems)} unreadable row(s) in {manifest_path}:\n"
+                         + "\n".join(problems))
+    if not captions:
+        raise ValueError(f"{manifest_path} has no captions")
+    return CaptionSet(images, captions, text_to_image)

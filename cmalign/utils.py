@@ -1,0 +1,111 @@
+"""Small shared helpers: seeding, device choice and embedding validation.
+
+Every lesson's config cell calls :func:`set_seed`; every function that takes
+embeddings calls :func:`check_embeddings` so that unnormalised features, NaNs
+and zero vectors fail loudly instead of producing silently wrong numbers
+(taught in notebooks/01_clip_embeddings.ipynb, "why normalise").
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+NORM_TOLERANCE = 1e-3
+#: The repository root (data/ lives here; the package is installed editable).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) random generators.
+
+    Parameters
+    ----------
+    seed : int
+        The seed. Lessons use 0.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def default_device() -> str:
+    """Return ``"cuda"`` when a GPU is usable, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_embeddings(
+    emb: torch.Tensor, name: str, normalised: bool = True, allow_empty: bool = False
+) -> torch.Tensor:
+    """Validate a 2-D embedding matrix and return it (1-D input becomes one row).
+
+    Parameters
+    ----------
+    emb : torch.Tensor of shape (n, dim)
+        The embeddings to check.
+    name : str
+        Argument name used in error messages, e.g. ``"image_emb"``.
+    normalised : bool
+        Also require every row to have unit L2 norm (within 1e-3).
+    allow_empty : bool
+        Accept zero rows.
+
+    Raises
+    ------
+    TypeError
+        If ``emb`` is not a floating-point tensor.
+    ValueError
+        If it is not 2-D, is empty, holds NaN/inf, holds a zero vector or (with
+        ``normalised``) a row whose norm is not 1. The message names the row.
+    """
+    if not isinstance(emb, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(emb).__name__}")
+    if not emb.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {emb.dtype}")
+    if emb.ndim == 1:
+        emb = emb.unsqueeze(0)
+    if emb.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, dim), got {tuple(emb.shape)}")
+    if emb.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty (0 rows)")
+    if emb.shape[0] == 0:
+        return emb
+    norms = torch.linalg.vector_norm(emb.detach().float(), dim=1)
+    bad = ~torch.isfinite(norms)
+    if bad.any():
+        row = int(bad.nonzero()[0])
+        raise ValueError(f"{name} row {row} contains NaN or inf")
+    zero = norms == 0
+    if zero.any():
+        row = int(zero.nonzero()[0])
+        raise ValueError(f"{name} row {row} is a zero vector (cannot be normalised)")
+    if normalised:
+        off = (norms - 1).abs() > NORM_TOLERANCE
+        if off.any():
+            row = int(off.nonzero()[0])
+            raise ValueError(
+                f"{name} is not L2-normalised: row {row} has norm "
+                f"{float(norms[row]):.4g}. Use torch.nn.functional.normalize(x, dim=-1) "
+                "first (cosine similarity needs unit vectors)."
+            )
+    return emb
+
+
+def normalize(emb: torch.Tensor, name: str = "emb") -> torch.Tensor:
+    """L2-normalise rows after checking for NaN and zero vectors.
+
+    Parameters
+    ----------
+    emb : torch.Tensor of shape (n, dim)
+
+    Returns
+    -------
+    torch.Tensor of shape (n, dim), unit rows.
+    """
+    emb = check_embeddings(emb, name, normalised=False, allow_empty=True)
+    return torch.nn.functional.normalize(emb, dim=-1)
