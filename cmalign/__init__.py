@@ -12,7 +12,7 @@ data, toyworld, train, cache, exercises, bench (each says which notebook
 teaches it).
 """
 
-from . import geometry, losses, metrics, retrieval
+from . import data, exercises, geometry, losses, metrics, plots, retrieval
 from .embed import class_embeddings, embed_images, embed_texts
 from .models import DEFAULT_MODEL, ClipBundle, HubUnavailableError, load_clip
 from .utils import set_seed
@@ -24,6 +24,9 @@ __all__ = [
     "ClipBundle",
     "HubUnavailableError",
     "class_embeddings",
+    "data",
+    "exercises",
+    "plots",
     "embed_images",
     "embed_texts",
     "geometry",

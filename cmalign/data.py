@@ -44,6 +44,12 @@ class CaptionSet:
     def __len__(self) -> int:
         return len(self.captions)
 
+    def relevance(self) -> "torch.Tensor":
+        """Bool (n_texts, n_images): each caption is relevant to its own image only."""
+        from .metrics import relevance_from_index
+
+        return relevance_from_index(self.text_to_image, len(self.images))
+
     def first_captions(self) -> list[str]:
         """The first caption of each image, aligned with ``images``."""
         first: dict[int, str] = {}
@@ -137,3 +143,58 @@ def load_caption_folder(path: str | Path, manifest: str | None = None) -> Captio
     if not captions:
         raise ValueError(f"{manifest_path} has no captions")
     return CaptionSet(images, captions, text_to_image)
+
+
+#: Class names for zero-shot classification of the shipped photos (one per image).
+PHOTO_CLASSES = {
+    "astronaut": "astronaut", "brick": "brick wall", "camera": "photographer",
+    "chelsea": "cat", "coffee": "cup of coffee", "coins": "coins", "horse": "horse",
+    "rocket": "rocket", "clock": "clock", "hubble_deep_field": "galaxy",
+    "retina": "eye", "china": "temple", "flower": "flower",
+}
+
+
+def load_lesson_data(name: str = "toy", n: int = 64, seed: int = 0):
+    """The data a lesson runs on, chosen by one config line (``CMALIGN_DATA``).
+
+    Parameters
+    ----------
+    name : str
+        ``"toy"`` (n pairs of the procedural world's ``"test"`` split),
+        ``"photos"`` (the shipped real photos) or a caption folder path.
+    n, seed : int
+        Size and seed of the toy data (ignored for folders).
+
+    Returns
+    -------
+    ToyDataset or CaptionSet
+        Both have ``images``, ``captions``, ``text_to_image`` and ``relevance()``.
+    """
+    if name == "toy":
+        from .toyworld import make_dataset
+
+        return make_dataset(n, seed=seed, split="test")
+    return load_caption_folder(photos_dir() if name == "photos" else name)
+
+
+def zero_shot_task(data) -> tuple[list, list[int], list[str], tuple[str, ...]]:
+    """A zero-shot classification task for lesson data.
+
+    Toy world: colour of the single-object images. Photos: one class per image
+    (``PHOTO_CLASSES``). Other folders: one class per image, named by file stem.
+
+    Returns
+    -------
+    images, labels, class names, prompt templates
+    """
+    if hasattr(data, "attributes"):
+        from .toyworld import COLORS
+
+        names = list(COLORS)
+        single = [i for i, a in enumerate(data.attributes) if len(a["objects"]) == 1]
+        labels = [names.index(data.attributes[i]["objects"][0]["color"]) for i in single]
+        return [data.images[i] for i in single], labels, names, (
+            "a {} object", "a {} shape", "a photo of a {} object")
+    names = [PHOTO_CLASSES.get(p.stem, p.stem.replace("_", " ")) for p in data.images]
+    return list(data.images), list(range(len(names))), names, (
+        "a photo of a {}.", "a picture of a {}.", "an image of a {}.")

@@ -39,10 +39,12 @@ def _from_path(path: Path, index: int, max_pixels: int) -> Image.Image:
         raise IsADirectoryError(f"{where}: is a directory, not an image file")
     try:
         image = Image.open(path)
-    except UnidentifiedImageError as err:
-        raise ValueError(f"{where}: not a readable image file") from err
     except Image.DecompressionBombError as err:
         raise ValueError(f"{where}: too large to decode safely ({err})") from err
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(
+            f"{where}: not a readable image file (corrupt, truncated or not an image: {err})"
+        ) from err
     width, height = image.size
     if width * height > max_pixels:
         raise ValueError(

@@ -59,7 +59,7 @@ def ranks(similarity: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
 def _summary(prefix: str, r: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
     out = {f"{prefix}_R@{k}": float((r <= k).float().mean()) for k in ks}
     out[f"{prefix}_mean_rank"] = float(r.float().mean())
-    out[f"{prefix}_median_rank"] = float(r.float().median())
+    out[f"{prefix}_median_rank"] = float(r.float().quantile(0.5))  # mean of middle two
     out[f"{prefix}_mrr"] = float((1.0 / r.float()).mean())
     return out
 

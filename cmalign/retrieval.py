@@ -79,7 +79,7 @@ def search(
         if best_scores is not None:
             top_scores = torch.cat([best_scores, top_scores], dim=1)
             top_idx = torch.cat([best_indices, top_idx], dim=1)
-            top_scores, order = top_scores.topk(k, dim=1)
+            top_scores, order = top_scores.topk(min(k, top_scores.shape[1]), dim=1)
             top_idx = top_idx.gather(1, order)
         best_scores, best_indices = top_scores, top_idx
     return best_scores, best_indices

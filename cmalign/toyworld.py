@@ -70,6 +70,10 @@ class ToyDataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def first_captions(self) -> list[str]:
+        """The first caption of each image, aligned with ``images``."""
+        return self.captions[:: self.captions_per_image]
+
     def relevance(self) -> torch.Tensor:
         """Which images satisfy each caption: bool tensor (n_texts, n_images)."""
         return relevance_matrix(self.specs, self.attributes)

@@ -1,0 +1,114 @@
+import statistics
+
+import pytest
+import torch
+
+from cmalign.metrics import (
+    relevance_from_index,
+    retrieval_metrics,
+    zero_shot_accuracy,
+)
+from tests.conftest import random_unit
+
+
+def brute_force_ranks(similarity, relevance):
+    """Sort each query's items best first, irrelevant before relevant on ties
+    (pessimistic), and return the 1-based position of the first relevant one."""
+    out = []
+    for scores, relevant in zip(similarity.tolist(), relevance.tolist()):
+        order = sorted(range(len(scores)), key=lambda j: (-scores[j], relevant[j]))
+        out.append(next(pos + 1 for pos, j in enumerate(order) if relevant[j]))
+    return out
+
+
+def brute_force_metrics(image_emb, text_emb, relevance, ks):
+    sim = text_emb @ image_emb.T
+    result = {}
+    for prefix, s, r in (("text_to_image", sim, relevance), ("image_to_text", sim.T, relevance.T)):
+        ranks = brute_force_ranks(s, r)
+        n = len(ranks)
+        for k in ks:
+            result[f"{prefix}_R@{k}"] = sum(x <= k for x in ranks) / n
+        result[f"{prefix}_mean_rank"] = sum(ranks) / n
+        result[f"{prefix}_median_rank"] = statistics.median(ranks)
+        result[f"{prefix}_mrr"] = sum(1 / x for x in ranks) / n
+    return result
+
+
+@pytest.mark.parametrize("captions_per_image", [1, 5])
+@pytest.mark.parametrize("n_images", [3, 40])
+def test_metrics_match_brute_force(captions_per_image, n_images, generator):
+    image_emb = random_unit(n_images, 8, generator)
+    text_to_image = [i for i in range(n_images) for _ in range(captions_per_image)]
+    # captions near their image, so ranks are neither all 1 nor random
+    noise = torch.randn(len(text_to_image), 8, generator=generator)
+    text_emb = torch.nn.functional.normalize(image_emb[text_to_image] + noise, dim=-1)
+    ours = retrieval_metrics(image_emb, text_emb, text_to_image, ks=(1, 2, 5))
+    relevance = relevance_from_index(text_to_image, n_images)
+    ref = brute_force_metrics(image_emb, text_emb, relevance, (1, 2, 5))
+    assert ours.keys() == ref.keys()
+    for key in ref:
+        assert ours[key] == pytest.approx(ref[key], abs=1e-6), key
+
+
+def test_metrics_with_relevance_matrix_match_brute_force(generator):
+    image_emb, text_emb = random_unit(12, 6, generator), random_unit(9, 6, generator)
+    relevance = torch.rand(9, 12, generator=generator) < 0.3
+    relevance[:, 0] |= ~relevance.any(1)  # every text fits an image
+    relevance[0] |= ~relevance.any(0)  # every image has a caption
+    ours = retrieval_metrics(image_emb, text_emb, relevance=relevance, ks=(1, 3))
+    ref = brute_force_metrics(image_emb, text_emb, relevance, (1, 3))
+    for key in ref:
+        assert ours[key] == pytest.approx(ref[key], abs=1e-6), key
+
+
+def test_hand_worked_with_ties():
+    # 2 images, 3 texts; texts 0 and 1 describe image 0, text 2 describes image 1.
+    image_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    s = 2**-0.5
+    text_emb = torch.tensor([[1.0, 0.0], [s, s], [1.0, 0.0]])
+    m = retrieval_metrics(image_emb, text_emb, [0, 0, 1], ks=(1, 2))
+    # text->image: text 0 rank 1; text 1 ties image 0 and 1 -> pessimistic rank 2;
+    # text 2 prefers image 0 (1.0 vs 0.0) -> rank 2.
+    assert m["text_to_image_R@1"] == pytest.approx(1 / 3)
+    assert m["text_to_image_mean_rank"] == pytest.approx(5 / 3)
+    assert m["text_to_image_mrr"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+    # image->text: image 0's captions are texts 0, 1; text 0 (1.0) ties text 2
+    # (1.0, not its caption) -> rank 2. Image 1's caption text 2 scores 0.0,
+    # below text 1 (0.707) and tied with text 0 (0.0) -> rank 3.
+    assert m["image_to_text_R@1"] == 0.0
+    assert m["image_to_text_R@2"] == 0.5
+    assert m["image_to_text_mean_rank"] == 2.5
+    assert m["image_to_text_median_rank"] == 2.5
+
+
+def test_collapsed_model_gets_worst_rank_not_best():
+    emb = torch.nn.functional.normalize(torch.ones(4, 3), dim=-1)
+    m = retrieval_metrics(emb, emb, [0, 1, 2, 3], ks=(1,))
+    assert m["text_to_image_R@1"] == 0.0
+    assert m["text_to_image_mean_rank"] == 4.0
+
+
+def test_metric_errors(generator):
+    image, text = random_unit(3, 4, generator), random_unit(3, 4, generator)
+    with pytest.raises(ValueError, match="exactly one"):
+        retrieval_metrics(image, text)
+    with pytest.raises(ValueError, match="2 entries for 3 texts"):
+        retrieval_metrics(image, text, [0, 1])
+    with pytest.raises(ValueError, match=r"image indices in \[0, 3\)"):
+        retrieval_metrics(image, text, [0, 1, 5])
+    with pytest.raises(ValueError, match="image->text.*query 2 has no relevant"):
+        retrieval_metrics(image, text, [0, 1, 1])
+    with pytest.raises(ValueError, match="not L2-normalised"):
+        retrieval_metrics(image * 3, text, [0, 1, 2])
+
+
+def test_zero_shot_accuracy(generator):
+    classes = torch.eye(3)
+    images = torch.nn.functional.normalize(torch.tensor(
+        [[1.0, 0.1, 0.0], [0.0, 1.0, 0.2], [0.9, 0.0, 1.0], [0.0, 0.0, 1.0]]), dim=-1)
+    assert zero_shot_accuracy(images, classes, [0, 1, 0, 2]) == 0.75  # image 2 is nearer class 2
+    with pytest.raises(ValueError, match="3 labels for 4 images"):
+        zero_shot_accuracy(images, classes, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        zero_shot_accuracy(images, classes, [0, 1, 2, 3])

@@ -1,0 +1,56 @@
+import copy
+import math
+
+import torch
+
+from cmalign import toyworld
+from cmalign.losses import LOGIT_SCALE_MAX
+from cmalign.toymodel import build_toy_clip
+from cmalign.train import encode_dataset, fit
+
+
+def _loss_on(model, processor, data):
+    from cmalign.losses import clip_loss
+    from cmalign.train import _features
+
+    pixels, tokens = encode_dataset(processor, data)
+    with torch.no_grad():
+        image, text = _features(model.eval(), pixels, tokens)
+        return clip_loss(image, text, model.logit_scale.exp()).item()
+
+
+def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
+    model, processor = build_toy_clip(seed=0, width=32, vision_layers=1, text_layers=1)
+    data = toyworld.make_dataset(16, seed=0)
+    before = _loss_on(model, processor, data)
+    history = fit(model, processor, data, steps=30, batch_size=16, lr=3e-3, seed=0,
+                  progress=False)
+    after = _loss_on(model, processor, data)
+    assert after < before - 0.3, (before, after)
+    assert len(history["loss"]) == 30 and history["loss"][-1] < history["loss"][0]
+
+
+def test_fit_is_deterministic_and_records_evaluations():
+    runs = []
+    for _ in range(2):
+        model, processor = build_toy_clip(seed=1, width=32, vision_layers=1, text_layers=1)
+        data = toyworld.make_dataset(32, seed=1)
+        held = toyworld.make_dataset(20, seed=2, split="test")
+        runs.append(fit(model, processor, data, steps=6, batch_size=8, seed=3,
+                        eval_dataset=held, eval_every=3, progress=False))
+    assert runs[0]["loss"] == runs[1]["loss"]
+    assert runs[0]["eval_step"] == [0, 3, 6]
+    assert all(0 <= r <= 1 for r in runs[0]["eval_text_to_image_R@1"])
+
+
+def test_temperature_clamp_holds(toy_bundle):
+    # The trained toy model separates its pairs, so the loss keeps pushing the
+    # temperature down (logit_scale up); only the clamp stops it at 100.
+    model = copy.deepcopy(toy_bundle.model)
+    with torch.no_grad():
+        model.logit_scale.fill_(LOGIT_SCALE_MAX - 0.05)
+    history = fit(model, toy_bundle.processor, toyworld.make_dataset(64, seed=0), steps=10,
+                  batch_size=64, lr=0.5, seed=0, progress=False, train_only=["logit_scale"])
+    assert model.logit_scale.item() <= LOGIT_SCALE_MAX + 1e-6
+    assert max(history["logit_scale"]) <= 100.0 + 1e-4
+    assert math.isclose(history["logit_scale"][-1], 100.0, rel_tol=1e-4)
