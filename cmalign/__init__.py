@@ -12,7 +12,7 @@ data, toyworld, train, cache, exercises, bench (each says which notebook
 teaches it).
 """
 
-from . import data, exercises, geometry, losses, metrics, plots, retrieval
+from . import data, exercises, geometry, losses, metrics, plots, retrieval, toymodel
 from .embed import class_embeddings, embed_images, embed_texts
 from .models import DEFAULT_MODEL, ClipBundle, HubUnavailableError, load_clip
 from .utils import set_seed
