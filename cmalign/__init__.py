@@ -35,4 +35,5 @@ __all__ = [
     "metrics",
     "retrieval",
     "set_seed",
+    "toymodel",
 ]

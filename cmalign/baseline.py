@@ -21,23 +21,32 @@ from PIL import Image
 from .models import ClipBundle
 
 
-def seed_retrieve_images_from_text(bundle: ClipBundle, query: str,
-                                   images: Sequence[Image.Image], k: int = 3) -> list[int]:
+def seed_retrieve_images_from_text(
+    bundle: ClipBundle, query: str, images: Sequence[Image.Image], k: int = 3
+) -> list[int]:
     """The seed's retrieval, bug included: returns k indices (of the text copies)."""
-    inputs = bundle.processor(text=[query] * len(images), images=list(images),
-                              return_tensors="pt", padding=True)
+    inputs = bundle.processor(
+        text=[query] * len(images),
+        images=list(images),
+        return_tensors="pt",
+        padding=True,
+    )
     inputs = {key: value.to(bundle.device) for key, value in inputs.items()}
     with torch.no_grad():
         outputs = bundle.model(**inputs)
     probs = outputs.logits_per_image.softmax(dim=1)  # (n_images, n_texts)
-    return probs.argsort(dim=1, descending=True)[0][:k].tolist()  # ranks texts, not images
+    return probs.argsort(dim=1, descending=True)[0][
+        :k
+    ].tolist()  # ranks texts, not images
 
 
-def seed_retrieve_fixed(bundle: ClipBundle, query: str, images: Sequence[Image.Image],
-                        k: int = 3) -> list[int]:
+def seed_retrieve_fixed(
+    bundle: ClipBundle, query: str, images: Sequence[Image.Image], k: int = 3
+) -> list[int]:
     """The same full re-encoding per query, ranking along the image axis (correct, slow)."""
-    inputs = bundle.processor(text=[query], images=list(images), return_tensors="pt",
-                              padding=True)
+    inputs = bundle.processor(
+        text=[query], images=list(images), return_tensors="pt", padding=True
+    )
     inputs = {key: value.to(bundle.device) for key, value in inputs.items()}
     with torch.no_grad():
         outputs = bundle.model(**inputs)

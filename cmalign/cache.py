@@ -31,7 +31,7 @@ def model_key(bundle: ClipBundle) -> str:
     digest = hashlib.sha256(bundle.model.config.to_json_string().encode())
     params = list(bundle.model.parameters())
     for param in (params[0], params[len(params) // 2], params[-1]):
-        digest.update(param.detach().float().cpu().numpy().tobytes()[:1 << 20])
+        digest.update(param.detach().float().cpu().numpy().tobytes()[: 1 << 20])
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in bundle.name)[-60:]
     return f"{safe}-{digest.hexdigest()[:16]}"
 
@@ -90,10 +90,14 @@ def cached_image_embeddings(
     """
     from .embed import embed_images
 
-    bad = [i for i, item in enumerate(images) if not isinstance(item, (str, os.PathLike))]
+    bad = [
+        i for i, item in enumerate(images) if not isinstance(item, (str, os.PathLike))
+    ]
     if bad:
-        raise TypeError(f"cache_dir needs file paths; image {bad[0]} is "
-                        f"{type(images[bad[0]]).__name__}")
+        raise TypeError(
+            f"cache_dir needs file paths; image {bad[0]} is "
+            f"{type(images[bad[0]]).__name__}"
+        )
     for i, item in enumerate(images):
         if not Path(item).is_file():
             raise FileNotFoundError(f"image {i} ('{item}'): file not found")
@@ -115,8 +119,13 @@ def cached_image_embeddings(
         first_of.setdefault(hashes[i], i)
     if first_of:
         todo = list(first_of.values())
-        fresh = embed_images(bundle, [images[i] for i in todo], batch_size=batch_size,
-                             progress=progress, autocast=autocast)
+        fresh = embed_images(
+            bundle,
+            [images[i] for i in todo],
+            batch_size=batch_size,
+            progress=progress,
+            autocast=autocast,
+        )
         for i, vector in zip(todo, fresh.numpy()):
             _write(folder / f"{hashes[i]}.npy", vector)
             found[hashes[i]] = vector

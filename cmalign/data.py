@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from .utils import REPO_ROOT
 
 MANIFESTS = ("captions.csv", "captions.jsonl")
@@ -44,7 +46,7 @@ class CaptionSet:
     def __len__(self) -> int:
         return len(self.captions)
 
-    def relevance(self) -> "torch.Tensor":
+    def relevance(self) -> torch.Tensor:
         """Bool (n_texts, n_images): each caption is relevant to its own image only."""
         from .metrics import relevance_from_index
 
@@ -61,7 +63,9 @@ class CaptionSet:
 def _rows(manifest: Path):
     """Yield (line number, row dict or None, problem) from a CSV or JSONL manifest."""
     if manifest.suffix == ".jsonl":
-        for line_no, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        for line_no, line in enumerate(
+            manifest.read_text(encoding="utf-8").splitlines(), 1
+        ):
             if not line.strip():
                 continue
             try:
@@ -75,8 +79,10 @@ def _rows(manifest: Path):
             reader = csv.DictReader(handle)
             missing = {"image", "caption"} - set(reader.fieldnames or [])
             if missing:
-                raise ValueError(f"{manifest}: header must name columns image,caption "
-                                 f"(missing {sorted(missing)})")
+                raise ValueError(
+                    f"{manifest}: header must name columns image,caption "
+                    f"(missing {sorted(missing)})"
+                )
             for row in reader:
                 yield reader.line_num, row, "malformed row"
 
@@ -109,7 +115,9 @@ def load_caption_folder(path: str | Path, manifest: str | None = None) -> Captio
         raise FileNotFoundError(f"caption folder '{folder}' not found")
     names = [manifest] if manifest else [m for m in MANIFESTS if (folder / m).exists()]
     if not names or not (folder / names[0]).exists():
-        raise FileNotFoundError(f"no {manifest or ' or '.join(MANIFESTS)} in '{folder}'")
+        raise FileNotFoundError(
+            f"no {manifest or ' or '.join(MANIFESTS)} in '{folder}'"
+        )
     manifest_path = folder / names[0]
     images: list[Path] = []
     index: dict[Path, int] = {}
@@ -138,8 +146,10 @@ def load_caption_folder(path: str | Path, manifest: str | None = None) -> Captio
         captions.append(caption.strip())
         text_to_image.append(index[file])
     if problems:
-        raise ValueError(f"{len(problems)} unreadable row(s) in {manifest_path}:\n"
-                         + "\n".join(problems))
+        raise ValueError(
+            f"{len(problems)} unreadable row(s) in {manifest_path}:\n"
+            + "\n".join(problems)
+        )
     if not captions:
         raise ValueError(f"{manifest_path} has no captions")
     return CaptionSet(images, captions, text_to_image)
@@ -147,10 +157,19 @@ def load_caption_folder(path: str | Path, manifest: str | None = None) -> Captio
 
 #: Class names for zero-shot classification of the shipped photos (one per image).
 PHOTO_CLASSES = {
-    "astronaut": "astronaut", "brick": "brick wall", "camera": "photographer",
-    "chelsea": "cat", "coffee": "cup of coffee", "coins": "coins", "horse": "horse",
-    "rocket": "rocket", "clock": "clock", "hubble_deep_field": "galaxy",
-    "retina": "eye", "china": "temple", "flower": "flower",
+    "astronaut": "astronaut",
+    "brick": "brick wall",
+    "camera": "photographer",
+    "chelsea": "cat",
+    "coffee": "cup of coffee",
+    "coins": "coins",
+    "horse": "horse",
+    "rocket": "rocket",
+    "clock": "clock",
+    "hubble_deep_field": "galaxy",
+    "retina": "eye",
+    "china": "temple",
+    "flower": "flower",
 }
 
 
@@ -192,9 +211,19 @@ def zero_shot_task(data) -> tuple[list, list[int], list[str], tuple[str, ...]]:
 
         names = list(COLORS)
         single = [i for i, a in enumerate(data.attributes) if len(a["objects"]) == 1]
-        labels = [names.index(data.attributes[i]["objects"][0]["color"]) for i in single]
-        return [data.images[i] for i in single], labels, names, (
-            "a {} object", "a {} shape", "a photo of a {} object")
+        labels = [
+            names.index(data.attributes[i]["objects"][0]["color"]) for i in single
+        ]
+        return (
+            [data.images[i] for i in single],
+            labels,
+            names,
+            ("a {} object", "a {} shape", "a photo of a {} object"),
+        )
     names = [PHOTO_CLASSES.get(p.stem, p.stem.replace("_", " ")) for p in data.images]
-    return list(data.images), list(range(len(names))), names, (
-        "a photo of a {}.", "a picture of a {}.", "an image of a {}.")
+    return (
+        list(data.images),
+        list(range(len(names))),
+        names,
+        ("a photo of a {}.", "a picture of a {}.", "an image of a {}."),
+    )

@@ -64,7 +64,9 @@ def embed_pixels(
     torch.Tensor of shape (n, embed_dim), float32, unit rows, on CPU.
     """
     with torch.inference_mode(), _autocast(bundle, autocast):
-        out = bundle.model.get_image_features(pixel_values=pixel_values.to(bundle.device))
+        out = bundle.model.get_image_features(
+            pixel_values=pixel_values.to(bundle.device)
+        )
     features = out.pooler_output if hasattr(out, "pooler_output") else out
     return torch.nn.functional.normalize(features.float(), dim=-1).cpu()
 
@@ -110,7 +112,11 @@ def embed_images(
         from .cache import cached_image_embeddings
 
         return cached_image_embeddings(
-            bundle, images, cache_dir, batch_size=batch_size, progress=progress,
+            bundle,
+            images,
+            cache_dir,
+            batch_size=batch_size,
+            progress=progress,
             autocast=autocast,
         )
     chunks = []
@@ -144,7 +150,9 @@ def tokenize(bundle: ClipBundle, texts: Sequence[str]) -> dict[str, torch.Tensor
     _check_texts(texts)
     tokenizer = bundle.processor.tokenizer
     limit = bundle.context_length
-    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+    lengths = [
+        len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]
+    ]
     too_long = [i for i, n in enumerate(lengths) if n > limit]
     if too_long:
         warnings.warn(
@@ -154,7 +162,10 @@ def tokenize(bundle: ClipBundle, texts: Sequence[str]) -> dict[str, torch.Tensor
             stacklevel=3,
         )
     return tokenizer(
-        list(texts), padding=True, truncation=True, max_length=limit,
+        list(texts),
+        padding=True,
+        truncation=True,
+        max_length=limit,
         return_tensors="pt",
     )
 

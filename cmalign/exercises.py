@@ -22,21 +22,25 @@ class solutions:  # noqa: N801 - a namespace, read as cmalign.exercises.solution
     """Reference solutions, one per exercise."""
 
     @staticmethod
-    def similarity_matrix(image_features: torch.Tensor, text_features: torch.Tensor
-                          ) -> torch.Tensor:
+    def similarity_matrix(
+        image_features: torch.Tensor, text_features: torch.Tensor
+    ) -> torch.Tensor:
         """01: cosine similarities (n_texts, n_images) from raw, unnormalised features."""
         image = F.normalize(image_features, dim=-1)
         text = F.normalize(text_features, dim=-1)
         return text @ image.T
 
     @staticmethod
-    def zero_shot_predict(image_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
+    def zero_shot_predict(
+        image_emb: torch.Tensor, class_emb: torch.Tensor
+    ) -> torch.Tensor:
         """01: index of the most similar class prompt for each image, (n_images,)."""
         return (image_emb @ class_emb.T).argmax(dim=1)
 
     @staticmethod
-    def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: float
-                  ) -> torch.Tensor:
+    def clip_loss(
+        image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: float
+    ) -> torch.Tensor:
         """02: symmetric InfoNCE, written with log-softmax."""
         logits = logit_scale * image_emb @ text_emb.T
         image_to_text = -torch.log_softmax(logits, dim=1).diagonal().mean()
@@ -69,11 +73,14 @@ class solutions:  # noqa: N801 - a namespace, read as cmalign.exercises.solution
         return float((image_emb.mean(0) - text_emb.mean(0)).norm())
 
     @staticmethod
-    def close_gap(image_emb: torch.Tensor, text_emb: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def close_gap(
+        image_emb: torch.Tensor, text_emb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """04: move both modalities halfway along the gap, then re-normalise."""
         gap = image_emb.mean(0) - text_emb.mean(0)
-        return F.normalize(image_emb - gap / 2, dim=-1), F.normalize(text_emb + gap / 2, dim=-1)
+        return F.normalize(image_emb - gap / 2, dim=-1), F.normalize(
+            text_emb + gap / 2, dim=-1
+        )
 
     @staticmethod
     def recall_at_k(similarity: torch.Tensor, relevance: torch.Tensor, k: int) -> float:
@@ -96,8 +103,11 @@ def _run(name: str, hint: str, trial: Callable[[], bool]) -> bool:
     try:
         ok = bool(trial())
     except NotImplementedError:
-        return _report(name, False, "fill in the function (it still raises "
-                                    "NotImplementedError). " + hint)
+        return _report(
+            name,
+            False,
+            "fill in the function (it still raises NotImplementedError). " + hint,
+        )
     except Exception as err:  # a learner's bug: report it, keep the notebook running
         return _report(name, False, f"it raised {type(err).__name__}: {err}. {hint}")
     return _report(name, ok, hint)
@@ -114,27 +124,41 @@ def _close(a, b, atol: float = 1e-5) -> bool:
 
 def check_similarity_matrix(fn: Callable) -> bool:
     g = torch.Generator().manual_seed(1)
-    image, text = torch.randn(5, 8, generator=g) * 3, torch.randn(4, 8, generator=g) * 0.2
-    return _run("similarity_matrix", "normalise both feature sets (F.normalize(x, dim=-1)) "
-                "and return texts @ images.T, shape (n_texts, n_images).",
-                lambda: _close(fn(image, text), solutions.similarity_matrix(image, text)))
+    image, text = (
+        torch.randn(5, 8, generator=g) * 3,
+        torch.randn(4, 8, generator=g) * 0.2,
+    )
+    return _run(
+        "similarity_matrix",
+        "normalise both feature sets (F.normalize(x, dim=-1)) "
+        "and return texts @ images.T, shape (n_texts, n_images).",
+        lambda: _close(fn(image, text), solutions.similarity_matrix(image, text)),
+    )
 
 
 def check_zero_shot_predict(fn: Callable) -> bool:
     g = torch.Generator().manual_seed(2)
     image, classes = _unit(20, 6, g), _unit(4, 6, g)
-    return _run("zero_shot_predict", "score each image against each class prompt "
-                "(image_emb @ class_emb.T) and take argmax over classes.",
-                lambda: torch.equal(torch.as_tensor(fn(image, classes)),
-                                    solutions.zero_shot_predict(image, classes)))
+    return _run(
+        "zero_shot_predict",
+        "score each image against each class prompt "
+        "(image_emb @ class_emb.T) and take argmax over classes.",
+        lambda: torch.equal(
+            torch.as_tensor(fn(image, classes)),
+            solutions.zero_shot_predict(image, classes),
+        ),
+    )
 
 
 def check_clip_loss(fn: Callable) -> bool:
     g = torch.Generator().manual_seed(3)
     image, text = _unit(7, 5, g), _unit(7, 5, g)
-    return _run("clip_loss", "logits = scale * image @ text.T; average the cross-entropy "
-                "over rows (image->text) and over columns (text->image), target = diagonal.",
-                lambda: _close(fn(image, text, 20.0), losses.clip_loss(image, text, 20.0)))
+    return _run(
+        "clip_loss",
+        "logits = scale * image @ text.T; average the cross-entropy "
+        "over rows (image->text) and over columns (text->image), target = diagonal.",
+        lambda: _close(fn(image, text, 20.0), losses.clip_loss(image, text, 20.0)),
+    )
 
 
 def check_logits_gradient(fn: Callable) -> bool:
@@ -143,59 +167,92 @@ def check_logits_gradient(fn: Callable) -> bool:
     image_loss = F.cross_entropy(logits, torch.arange(6))
     text_loss = F.cross_entropy(logits.T, torch.arange(6))
     (autograd,) = torch.autograd.grad((image_loss + text_loss) / 2, logits)
-    return _run("logits_gradient", "each direction gives (softmax - one_hot) / n: rows use "
-                "softmax over dim 1, the text direction softmax over dim 0; average the two.",
-                lambda: _close(fn(logits.detach()), autograd, atol=1e-6))
+    return _run(
+        "logits_gradient",
+        "each direction gives (softmax - one_hot) / n: rows use "
+        "softmax over dim 1, the text direction softmax over dim 0; average the two.",
+        lambda: _close(fn(logits.detach()), autograd, atol=1e-6),
+    )
 
 
 def check_lr_at(fn: Callable) -> bool:
-    cases = [(0, 100, 10, 1e-3), (9, 100, 10, 1e-3), (55, 100, 10, 1e-3), (99, 100, 10, 2.0)]
-    return _run("lr_at", "step < warmup: peak * (step + 1) / warmup; afterwards "
-                "peak * 0.5 * (1 + cos(pi * progress)) with progress from 0 to 1.",
-                lambda: all(math.isclose(fn(*c), solutions.lr_at(*c), rel_tol=1e-6,
-                                         abs_tol=1e-12) for c in cases))
+    cases = [
+        (0, 100, 10, 1e-3),
+        (9, 100, 10, 1e-3),
+        (55, 100, 10, 1e-3),
+        (99, 100, 10, 2.0),
+    ]
+    return _run(
+        "lr_at",
+        "step < warmup: peak * (step + 1) / warmup; afterwards "
+        "peak * 0.5 * (1 + cos(pi * progress)) with progress from 0 to 1.",
+        lambda: all(
+            math.isclose(fn(*c), solutions.lr_at(*c), rel_tol=1e-6, abs_tol=1e-12)
+            for c in cases
+        ),
+    )
 
 
 def check_batch_positives(fn: Callable) -> bool:
     ids = torch.tensor([3, 1, 3, 0, 1])
-    return _run("batch_positives", "compare every pair of image ids with broadcasting: "
-                "ids[:, None] == ids[None, :]; the result is a bool (n, n) matrix.",
-                lambda: torch.equal(torch.as_tensor(fn(ids)), solutions.batch_positives(ids)))
+    return _run(
+        "batch_positives",
+        "compare every pair of image ids with broadcasting: "
+        "ids[:, None] == ids[None, :]; the result is a bool (n, n) matrix.",
+        lambda: torch.equal(torch.as_tensor(fn(ids)), solutions.batch_positives(ids)),
+    )
 
 
 def check_centroid_gap(fn: Callable) -> bool:
     g = torch.Generator().manual_seed(5)
     image, text = _unit(30, 4, g) + 0.5, _unit(20, 4, g)
     image = F.normalize(image, dim=-1)
-    return _run("centroid_gap", "mean over rows for each modality, then the Euclidean "
-                "norm of the difference.",
-                lambda: math.isclose(float(fn(image, text)),
-                                     solutions.centroid_gap(image, text), rel_tol=1e-5))
+    return _run(
+        "centroid_gap",
+        "mean over rows for each modality, then the Euclidean norm of the difference.",
+        lambda: math.isclose(
+            float(fn(image, text)), solutions.centroid_gap(image, text), rel_tol=1e-5
+        ),
+    )
 
 
 def check_close_gap(fn: Callable) -> bool:
     g = torch.Generator().manual_seed(6)
     image, text = F.normalize(_unit(30, 4, g) + 0.5, dim=-1), _unit(20, 4, g)
-    return _run("close_gap", "subtract half the gap vector from the images, add it to the "
-                "texts, and re-normalise rows so they lie on the sphere again.",
-                lambda: all(_close(a, b) for a, b in zip(fn(image, text),
-                                                         solutions.close_gap(image, text))))
+    return _run(
+        "close_gap",
+        "subtract half the gap vector from the images, add it to the "
+        "texts, and re-normalise rows so they lie on the sphere again.",
+        lambda: all(
+            _close(a, b)
+            for a, b in zip(fn(image, text), solutions.close_gap(image, text))
+        ),
+    )
 
 
 def check_recall_at_k(fn: Callable) -> bool:
     g = torch.Generator().manual_seed(7)
     sim = torch.randn(15, 12, generator=g)
     rel = torch.rand(15, 12, generator=g) < 0.2
-    return _run("recall_at_k", "take the indices of the top-k scores per row "
-                "(sim.topk(k, dim=1).indices) and ask whether any of them is relevant.",
-                lambda: all(math.isclose(float(fn(sim, rel, k)),
-                                         solutions.recall_at_k(sim, rel, k)) for k in (1, 3, 5)))
+    return _run(
+        "recall_at_k",
+        "take the indices of the top-k scores per row "
+        "(sim.topk(k, dim=1).indices) and ask whether any of them is relevant.",
+        lambda: all(
+            math.isclose(float(fn(sim, rel, k)), solutions.recall_at_k(sim, rel, k))
+            for k in (1, 3, 5)
+        ),
+    )
 
 
 def check_best_rank(fn: Callable) -> bool:
     sim = torch.tensor([[0.9, 0.5, 0.9], [0.1, 0.2, 0.3]])
     rel = torch.tensor([[True, False, False], [True, False, True]])
-    return _run("best_rank", "find the best relevant score per row, then count the "
-                "irrelevant items scoring at least as high (ties count against) and add 1.",
-                lambda: torch.equal(torch.as_tensor(fn(sim, rel)).long(),
-                                    solutions.best_rank(sim, rel)))
+    return _run(
+        "best_rank",
+        "find the best relevant score per row, then count the "
+        "irrelevant items scoring at least as high (ties count against) and add 1.",
+        lambda: torch.equal(
+            torch.as_tensor(fn(sim, rel)).long(), solutions.best_rank(sim, rel)
+        ),
+    )

@@ -56,7 +56,9 @@ def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> float:
     x = check_embeddings(x, "x")
     y = check_embeddings(y, "y")
     if x.shape != y.shape:
-        raise ValueError(f"x and y must be paired: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise ValueError(
+            f"x and y must be paired: {tuple(x.shape)} vs {tuple(y.shape)}"
+        )
     return float((x - y).norm(dim=1).pow(alpha).mean())
 
 

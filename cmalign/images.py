@@ -13,12 +13,11 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 #: Refuse images larger than this many pixels (about 8000 x 8000) rather than
 #: exhaust memory decoding them.
@@ -119,7 +118,9 @@ def load_rgb_images(
         elif isinstance(item, Image.Image):
             image = item
             if image.width * image.height > max_pixels:
-                raise ValueError(f"image {index}: {image.size} exceeds {max_pixels:,} px")
+                raise ValueError(
+                    f"image {index}: {image.size} exceeds {max_pixels:,} px"
+                )
         elif isinstance(item, np.ndarray):
             image = _from_array(item, index)
         else:

@@ -32,7 +32,9 @@ def _pair(image_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
         )
 
 
-def _scale(logit_scale: torch.Tensor | float, name: str = "logit_scale") -> torch.Tensor:
+def _scale(
+    logit_scale: torch.Tensor | float, name: str = "logit_scale"
+) -> torch.Tensor:
     scale = torch.as_tensor(logit_scale)
     if scale.numel() != 1 or not torch.isfinite(scale).all():
         raise ValueError(f"{name} must be one finite number, got {logit_scale!r}")
@@ -114,7 +116,9 @@ def clip_loss(
         raise ValueError("positives must include the diagonal (each pair is positive)")
     targets = positives.float()
     image_to_text = F.cross_entropy(logits, targets / targets.sum(1, keepdim=True))
-    text_to_image = F.cross_entropy(logits.T, targets.T / targets.T.sum(1, keepdim=True))
+    text_to_image = F.cross_entropy(
+        logits.T, targets.T / targets.T.sum(1, keepdim=True)
+    )
     return (image_to_text + text_to_image) / 2
 
 
@@ -143,7 +147,9 @@ def siglip_loss(
     and ``transformers.SiglipModel``).
     """
     _pair(image_emb, text_emb)
-    logits = _scale(logit_scale) * image_emb @ text_emb.T + _scale(logit_bias, "logit_bias")
+    logits = _scale(logit_scale) * image_emb @ text_emb.T + _scale(
+        logit_bias, "logit_bias"
+    )
     n = len(logits)
     signs = 2 * torch.eye(n, device=logits.device, dtype=logits.dtype) - 1
     return -F.logsigmoid(signs * logits).sum() / n

@@ -27,7 +27,9 @@ def relevance_from_index(text_to_image: Sequence[int], n_images: int) -> torch.T
     """Boolean relevance matrix (n_texts, n_images) from each text's image index."""
     idx = torch.as_tensor(list(text_to_image), dtype=torch.long)
     if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= n_images)):
-        raise ValueError(f"text_to_image entries must be image indices in [0, {n_images})")
+        raise ValueError(
+            f"text_to_image entries must be image indices in [0, {n_images})"
+        )
     relevance = torch.zeros(len(idx), n_images, dtype=torch.bool)
     relevance[torch.arange(len(idx)), idx] = True
     return relevance
@@ -46,7 +48,9 @@ def ranks(similarity: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
     torch.Tensor of shape (n_queries,), int64
     """
     if similarity.shape != relevance.shape:
-        raise ValueError(f"shapes differ: {tuple(similarity.shape)} vs {tuple(relevance.shape)}")
+        raise ValueError(
+            f"shapes differ: {tuple(similarity.shape)} vs {tuple(relevance.shape)}"
+        )
     has_any = relevance.any(dim=1)
     if not has_any.all():
         row = int((~has_any).nonzero()[0])
@@ -118,7 +122,9 @@ def retrieval_metrics(
     try:
         i2t = ranks(similarity.T, relevance.T)
     except ValueError as err:
-        raise ValueError(f"image->text: {err} (image index; it has no caption)") from None
+        raise ValueError(
+            f"image->text: {err} (image index; it has no caption)"
+        ) from None
     return {**_summary("text_to_image", t2i, ks), **_summary("image_to_text", i2t, ks)}
 
 

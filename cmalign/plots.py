@@ -49,8 +49,15 @@ def similarity_heatmap(
     fig.colorbar(mesh, ax=ax, fraction=0.03)
     if annotate and sim.size <= 400:
         for (row, col), value in np.ndenumerate(sim):
-            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if value < sim.mean() else "black")
+            ax.text(
+                col,
+                row,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value < sim.mean() else "black",
+            )
     ax.set_yticks(range(n_texts))
     ax.set_yticklabels(
         [textwrap.shorten(c, 45) for c in captions] if captions else range(n_texts)
@@ -59,9 +66,15 @@ def similarity_heatmap(
     if images is not None:
         ax.set_xticklabels([])
         for col, image in enumerate(load_rgb_images(images)):
-            box = AnnotationBbox(OffsetImage(_thumb(image), zoom=0.5), (col, -0.5),
-                                 xybox=(0, 22), xycoords="data", boxcoords="offset points",
-                                 frameon=False, annotation_clip=False)
+            box = AnnotationBbox(
+                OffsetImage(_thumb(image), zoom=0.5),
+                (col, -0.5),
+                xybox=(0, 22),
+                xycoords="data",
+                boxcoords="offset points",
+                frameon=False,
+                annotation_clip=False,
+            )
             ax.add_artist(box)
         ax.set_title(title, pad=50)
     else:
@@ -84,8 +97,9 @@ def image_grid(
     """
     rgb = load_rgb_images(images)
     nrows = max(1, -(-len(rgb) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -160,14 +174,28 @@ def embedding_map(
                 mask &= np.asarray(labels) == cls
             if mask.any():
                 name = f"{kind}" + (f" · {cls}" if cls is not None else "")
-                ax.scatter(*coords[mask].T, s=14, marker=marker, color=cmap(c % cmap.N),
-                           label=name if c < 10 else None, alpha=0.8, zorder=2,
-                           edgecolors="black" if kind == "text" else "none", linewidths=0.3)
+                ax.scatter(
+                    *coords[mask].T,
+                    s=14,
+                    marker=marker,
+                    color=cmap(c % cmap.N),
+                    label=name if c < 10 else None,
+                    alpha=0.8,
+                    zorder=2,
+                    edgecolors="black" if kind == "text" else "none",
+                    linewidths=0.3,
+                )
     if thumbnails:
         items = list(thumbnails.items())
         for (i, _), image in zip(items, load_rgb_images([im for _, im in items])):
-            ax.add_artist(AnnotationBbox(OffsetImage(_thumb(image, 32), zoom=0.6),
-                                         coords[i], frameon=False, zorder=3))
+            ax.add_artist(
+                AnnotationBbox(
+                    OffsetImage(_thumb(image, 32), zoom=0.6),
+                    coords[i],
+                    frameon=False,
+                    zorder=3,
+                )
+            )
     ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2)
     ax.set_title(title)
     ax.set_xticks([])

@@ -65,7 +65,9 @@ def search(
     if query_emb.shape[1] != dim:
         raise ValueError(f"query dim {query_emb.shape[1]} != gallery dim {dim}")
     if not isinstance(k, int) or not 1 <= k <= n_gallery:
-        raise ValueError(f"k must be an int in [1, {n_gallery}] (gallery size), got {k}")
+        raise ValueError(
+            f"k must be an int in [1, {n_gallery}] (gallery size), got {k}"
+        )
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     query = query_emb.to(gallery_emb.dtype)
@@ -110,13 +112,17 @@ class EmbeddingIndex:
         old = getattr(self, f"{kind}_emb")
         old_keys = getattr(self, f"{kind}_keys")
         if old is not None and old.shape[1] != emb.shape[1]:
-            raise ValueError(f"{kind}_emb dim {emb.shape[1]} != index dim {old.shape[1]}")
+            raise ValueError(
+                f"{kind}_emb dim {emb.shape[1]} != index dim {old.shape[1]}"
+            )
         start = 0 if old is None else len(old)
         keys = keys or [str(i) for i in range(start, start + len(emb))]
         setattr(self, f"{kind}_emb", emb if old is None else torch.cat([old, emb]))
         setattr(self, f"{kind}_keys", old_keys + keys)
 
-    def add_images(self, image_emb: torch.Tensor, keys: list[str] | None = None) -> None:
+    def add_images(
+        self, image_emb: torch.Tensor, keys: list[str] | None = None
+    ) -> None:
         """Append image embeddings (n, dim) with optional keys (e.g. file paths)."""
         self._add("image", image_emb, keys)
 
@@ -154,8 +160,12 @@ class EmbeddingIndex:
                 np.save(folder / f"{kind}_emb.npy", tensor.numpy(), allow_pickle=False)
         else:
             raise ValueError(f"fmt must be 'safetensors' or 'npy', got {fmt!r}")
-        meta = {"model_name": self.model_name, "format": fmt,
-                "image_keys": self.image_keys, "text_keys": self.text_keys}
+        meta = {
+            "model_name": self.model_name,
+            "format": fmt,
+            "image_keys": self.image_keys,
+            "text_keys": self.text_keys,
+        }
         (folder / "index.json").write_text(json.dumps(meta))
         return folder
 
@@ -168,7 +178,9 @@ class EmbeddingIndex:
         folder = Path(folder)
         meta_path = folder / "index.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} not found: not an EmbeddingIndex folder")
+            raise FileNotFoundError(
+                f"{meta_path} not found: not an EmbeddingIndex folder"
+            )
         meta = json.loads(meta_path.read_text())
         if model_name is not None and meta["model_name"] != model_name:
             raise ValueError(
@@ -180,8 +192,11 @@ class EmbeddingIndex:
             tensors = load_file(str(folder / "embeddings.safetensors"))
         else:
             tensors = {
-                kind: torch.from_numpy(np.load(folder / f"{kind}_emb.npy", allow_pickle=False))
-                for kind in ("image", "text") if (folder / f"{kind}_emb.npy").exists()
+                kind: torch.from_numpy(
+                    np.load(folder / f"{kind}_emb.npy", allow_pickle=False)
+                )
+                for kind in ("image", "text")
+                if (folder / f"{kind}_emb.npy").exists()
             }
         if "image" in tensors:
             index.add_images(tensors["image"], meta["image_keys"])

@@ -32,8 +32,9 @@ CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def build_tokenizer(words: list[str] | None = None, context_length: int = CONTEXT_LENGTH
-                    ) -> CLIPTokenizer:
+def build_tokenizer(
+    words: list[str] | None = None, context_length: int = CONTEXT_LENGTH
+) -> CLIPTokenizer:
     """A CLIP BPE tokenizer whose merges spell each of ``words`` as one token.
 
     The 512 byte-level symbols (with and without the end-of-word mark) come
@@ -57,29 +58,46 @@ def build_tokenizer(words: list[str] | None = None, context_length: int = CONTEX
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=context_length)
 
 
-def build_processor(image_size: int = IMAGE_SIZE, tokenizer: CLIPTokenizer | None = None
-                    ) -> CLIPProcessor:
+def build_processor(
+    image_size: int = IMAGE_SIZE, tokenizer: CLIPTokenizer | None = None
+) -> CLIPProcessor:
     """CLIP's own preprocessing (resize shortest side, centre crop, normalise)."""
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-        image_mean=CLIP_MEAN, image_std=CLIP_STD,
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=CLIP_MEAN,
+        image_std=CLIP_STD,
     )
-    return CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer or build_tokenizer())
+    return CLIPProcessor(
+        image_processor=image_processor, tokenizer=tokenizer or build_tokenizer()
+    )
 
 
 def sincos_2d(grid: int, dim: int) -> torch.Tensor:
     """Fixed 2-D sine-cosine position table (MAE / MoCo v3), shape (grid * grid, dim)."""
     quarter = dim // 4
     omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float32) / quarter)
-    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32),
-                            torch.arange(grid, dtype=torch.float32), indexing="ij")
-    out = [f(v.flatten()[:, None] * omega[None]) for v in (xs, ys) for f in (torch.sin, torch.cos)]
+    ys, xs = torch.meshgrid(
+        torch.arange(grid, dtype=torch.float32),
+        torch.arange(grid, dtype=torch.float32),
+        indexing="ij",
+    )
+    out = [
+        f(v.flatten()[:, None] * omega[None])
+        for v in (xs, ys)
+        for f in (torch.sin, torch.cos)
+    ]
     table = torch.cat(out, dim=1)
     return torch.nn.functional.pad(table, (0, dim - table.shape[1]))
 
 
-def build_toy_clip(seed: int = 0, width: int = 128, vision_layers: int = 4,
-                   text_layers: int = 3, patch_size: int = 8) -> tuple[CLIPModel, CLIPProcessor]:
+def build_toy_clip(
+    seed: int = 0,
+    width: int = 128,
+    vision_layers: int = 4,
+    text_layers: int = 3,
+    patch_size: int = 8,
+) -> tuple[CLIPModel, CLIPProcessor]:
     """A fresh, untrained small CLIP and its processor for the toy world.
 
     Parameters
@@ -96,23 +114,37 @@ def build_toy_clip(seed: int = 0, width: int = 128, vision_layers: int = 4,
     tokenizer = build_tokenizer()
     config = CLIPConfig(
         text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=width, intermediate_size=4 * width,
-            num_hidden_layers=text_layers, num_attention_heads=4,
-            max_position_embeddings=CONTEXT_LENGTH, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            vocab_size=len(tokenizer),
+            hidden_size=width,
+            intermediate_size=4 * width,
+            num_hidden_layers=text_layers,
+            num_attention_heads=4,
+            max_position_embeddings=CONTEXT_LENGTH,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
         ),
         vision_config=dict(
-            hidden_size=width, intermediate_size=4 * width, num_hidden_layers=vision_layers,
-            num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=patch_size,
+            hidden_size=width,
+            intermediate_size=4 * width,
+            num_hidden_layers=vision_layers,
+            num_attention_heads=4,
+            image_size=IMAGE_SIZE,
+            patch_size=patch_size,
         ),
-        projection_dim=width, logit_scale_init_value=LOGIT_SCALE_INIT,
+        projection_dim=width,
+        logit_scale_init_value=LOGIT_SCALE_INIT,
     )
     torch.manual_seed(seed)
     model = CLIPModel(config)
     embeddings = model.vision_model.embeddings
     grid = IMAGE_SIZE // patch_size
     with torch.no_grad():  # 2-D sin-cos positions, scaled like the patch embedding
-        table = sincos_2d(grid, width) * embeddings.patch_embedding.weight.std() * math.sqrt(2)
+        table = (
+            sincos_2d(grid, width)
+            * embeddings.patch_embedding.weight.std()
+            * math.sqrt(2)
+        )
         embeddings.position_embedding.weight[1:] = table
         embeddings.position_embedding.weight[0] = 0
     return model, build_processor(tokenizer=tokenizer)

@@ -22,17 +22,31 @@ from PIL import Image, ImageDraw
 
 IMAGE_SIZE = 40
 COLORS = {
-    "red": (220, 40, 40), "orange": (245, 140, 20), "yellow": (240, 230, 40),
-    "green": (40, 190, 60), "cyan": (40, 220, 230), "blue": (50, 80, 245),
-    "purple": (165, 60, 225), "white": (240, 240, 240),
+    "red": (220, 40, 40),
+    "orange": (245, 140, 20),
+    "yellow": (240, 230, 40),
+    "green": (40, 190, 60),
+    "cyan": (40, 220, 230),
+    "blue": (50, 80, 245),
+    "purple": (165, 60, 225),
+    "white": (240, 240, 240),
 }
 SHAPES = ["circle", "square", "triangle", "star", "cross"]
 SIZES = {"small": 10, "large": 18}
 POSITIONS = ["left", "right", "top", "bottom"]
-POSITION_WORDS = {"left": "on the left", "right": "on the right",
-                  "top": "at the top", "bottom": "at the bottom"}
-HELDOUT_COMBOS = {("red", "star"), ("green", "triangle"), ("blue", "circle"),
-                  ("yellow", "cross"), ("purple", "square")}
+POSITION_WORDS = {
+    "left": "on the left",
+    "right": "on the right",
+    "top": "at the top",
+    "bottom": "at the bottom",
+}
+HELDOUT_COMBOS = {
+    ("red", "star"),
+    ("green", "triangle"),
+    ("blue", "circle"),
+    ("yellow", "cross"),
+    ("purple", "square"),
+}
 SPLITS = ("train", "test", "heldout_combos")
 _COLOR_NAMES, _SUPER = list(COLORS), 4
 _PREFIXES = ["", "a photo of ", "an image of ", "there is ", "a picture of "]
@@ -78,10 +92,13 @@ class ToyDataset:
         """Which images satisfy each caption: bool tensor (n_texts, n_images)."""
         return relevance_matrix(self.specs, self.attributes)
 
-    def relevance_between(self, text_idx: list[int], image_idx: list[int]) -> torch.Tensor:
+    def relevance_between(
+        self, text_idx: list[int], image_idx: list[int]
+    ) -> torch.Tensor:
         """Relevance of a subset: bool tensor (len(text_idx), len(image_idx))."""
-        return relevance_matrix([self.specs[i] for i in text_idx],
-                                [self.attributes[i] for i in image_idx])
+        return relevance_matrix(
+            [self.specs[i] for i in text_idx], [self.attributes[i] for i in image_idx]
+        )
 
 
 def _object_code(values: list, vocab: list) -> np.ndarray:
@@ -90,8 +107,12 @@ def _object_code(values: list, vocab: list) -> np.ndarray:
 
 def _encode(items: list[dict], key: str, vocab: list, slot: int) -> np.ndarray:
     return _object_code(
-        [item["objects"][slot][key] if len(item["objects"]) > slot else None
-         for item in items], vocab)
+        [
+            item["objects"][slot][key] if len(item["objects"]) > slot else None
+            for item in items
+        ],
+        vocab,
+    )
 
 
 def relevance_matrix(specs: list[dict], attributes: list[dict]) -> torch.Tensor:
@@ -101,8 +122,12 @@ def relevance_matrix(specs: list[dict], attributes: list[dict]) -> torch.Tensor:
     """
     n_img = np.array([len(a["objects"]) for a in attributes])
     n_cap = np.array([len(s["objects"]) for s in specs])
-    keys = [("color", _COLOR_NAMES), ("shape", SHAPES), ("size", list(SIZES)),
-            ("position", POSITIONS)]
+    keys = [
+        ("color", _COLOR_NAMES),
+        ("shape", SHAPES),
+        ("size", list(SIZES)),
+        ("position", POSITIONS),
+    ]
 
     def slot_match(cap_slot: int, img_slot: int) -> np.ndarray:
         ok = np.ones((len(specs), len(attributes)), dtype=bool)
@@ -123,8 +148,9 @@ def relevance_matrix(specs: list[dict], attributes: list[dict]) -> torch.Tensor:
     return torch.from_numpy(one | two)
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float,
-                d: float, rgb: tuple) -> None:
+def _draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, d: float, rgb: tuple
+) -> None:
     r = d / 2
     if shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
@@ -132,12 +158,16 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float,
         s = r * 0.85
         draw.rectangle([cx - s, cy - s, cx + s, cy + s], fill=rgb)
     elif shape == "triangle":
-        draw.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=rgb)
+        draw.polygon(
+            [(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=rgb
+        )
     elif shape == "star":
         angles = np.pi / 2 + np.arange(10) * np.pi / 5
         radii = np.where(np.arange(10) % 2 == 0, r, r * 0.42)
-        draw.polygon([(cx + q * np.cos(a), cy - q * np.sin(a)) for q, a in zip(radii, angles)],
-                     fill=rgb)
+        draw.polygon(
+            [(cx + q * np.cos(a), cy - q * np.sin(a)) for q, a in zip(radii, angles)],
+            fill=rgb,
+        )
     elif shape == "cross":
         w = r * 0.36
         draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=rgb)
@@ -149,11 +179,18 @@ def _render(objects: list[dict], rng: np.random.Generator) -> Image.Image:
     base = rng.integers(0, 70, size=3)
     tilt = rng.normal(0, 12, size=3)
     ramp = np.linspace(-1, 1, IMAGE_SIZE)[:, None, None] * tilt
-    background = np.clip(base + ramp + rng.normal(0, 10, (IMAGE_SIZE, IMAGE_SIZE, 3)), 0, 255)
-    canvas = Image.fromarray(background.astype(np.uint8)).resize((size, size), Image.NEAREST)
+    background = np.clip(
+        base + ramp + rng.normal(0, 10, (IMAGE_SIZE, IMAGE_SIZE, 3)), 0, 255
+    )
+    canvas = Image.fromarray(background.astype(np.uint8)).resize(
+        (size, size), Image.NEAREST
+    )
     draw = ImageDraw.Draw(canvas)
     for obj in objects:
-        rgb = tuple(int(np.clip(c + rng.integers(-18, 19), 0, 255)) for c in COLORS[obj["color"]])
+        rgb = tuple(
+            int(np.clip(c + rng.integers(-18, 19), 0, 255))
+            for c in COLORS[obj["color"]]
+        )
         cx, cy = (v * _SUPER for v in obj["center"])
         _draw_shape(draw, obj["shape"], cx, cy, SIZES[obj["size"]] * _SUPER, rgb)
     return canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
@@ -164,7 +201,9 @@ def _sample_object(rng: np.random.Generator, split: str, force_heldout: bool) ->
         color = _COLOR_NAMES[rng.integers(len(_COLOR_NAMES))]
         shape = SHAPES[rng.integers(len(SHAPES))]
         heldout = (color, shape) in HELDOUT_COMBOS
-        if force_heldout == heldout or (split == "heldout_combos" and not force_heldout):
+        if force_heldout == heldout or (
+            split == "heldout_combos" and not force_heldout
+        ):
             size = list(SIZES)[rng.integers(len(SIZES))]
             return {"color": color, "shape": shape, "size": size}
 
@@ -180,10 +219,18 @@ def _sample_image(rng: np.random.Generator, split: str) -> dict:
     m, lo, hi = IMAGE_SIZE, 0.27 * IMAGE_SIZE, 0.73 * IMAGE_SIZE
     if n_objects == 1:
         pos = POSITIONS[rng.integers(4)]
-        near, far, mid = _place(rng, 10, 13), _place(rng, m - 13, m - 10), _place(rng, lo, hi)
+        near, far, mid = (
+            _place(rng, 10, 13),
+            _place(rng, m - 13, m - 10),
+            _place(rng, lo, hi),
+        )
         objects[0]["position"] = pos
-        objects[0]["center"] = {"left": (near, mid), "right": (far, mid),
-                                "top": (mid, near), "bottom": (mid, far)}[pos]
+        objects[0]["center"] = {
+            "left": (near, mid),
+            "right": (far, mid),
+            "top": (mid, near),
+            "bottom": (mid, far),
+        }[pos]
         return {"objects": objects, "layout": None}
     objects.append(_sample_object(rng, split, False))
     layout = "horizontal" if rng.random() < 0.5 else "vertical"
@@ -198,9 +245,13 @@ def _sample_image(rng: np.random.Generator, split: str) -> dict:
     return {"objects": objects, "layout": layout}
 
 
-def _noun_phrase(obj: dict, rng: np.random.Generator, keep_all: bool) -> tuple[str, dict]:
-    keep = {k: keep_all or rng.random() < p for k, p in
-            (("size", 0.5), ("color", 0.8), ("shape", 0.8))}
+def _noun_phrase(
+    obj: dict, rng: np.random.Generator, keep_all: bool
+) -> tuple[str, dict]:
+    keep = {
+        k: keep_all or rng.random() < p
+        for k, p in (("size", 0.5), ("color", 0.8), ("shape", 0.8))
+    }
     if not (keep["color"] or keep["shape"]):
         keep[("color", "shape")[rng.integers(2)]] = True
     words = [obj[k] for k in ("size", "color") if keep[k]]
@@ -228,8 +279,11 @@ def _caption(attrs: dict, rng: np.random.Generator) -> tuple[str, dict]:
     (p0, s0), (p1, s1) = (_noun_phrase(o, rng, rng.random() < 0.3) for o in objects)
     style = rng.integers(3)
     if style == 0:  # no relation, either order
-        text, specs = (f"{p0} and {p1}", [s0, s1]) if rng.random() < 0.5 else \
-            (f"{p1} and {p0}", [s1, s0])
+        text, specs = (
+            (f"{p0} and {p1}", [s0, s1])
+            if rng.random() < 0.5
+            else (f"{p1} and {p0}", [s1, s0])
+        )
         return prefix + text, {"objects": specs, "relation": None}
     horizontal = attrs["layout"] == "horizontal"
     if style == 1:
@@ -264,8 +318,9 @@ def make_dataset(
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if n < 1 or captions_per_image < 1:
-        raise ValueError(f"n and captions_per_image must be >= 1, got {n}, "
-                         f"{captions_per_image}")
+        raise ValueError(
+            f"n and captions_per_image must be >= 1, got {n}, {captions_per_image}"
+        )
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     images, captions, attributes, specs = [], [], [], []
     for _ in range(n):
@@ -281,7 +336,9 @@ def make_dataset(
 
 def vocabulary() -> list[str]:
     """Every word the world's captions (and the lessons' prompts) use."""
-    words = set("a an and of the on at to there is photo image picture object shape "
-                "left right top bottom above below".split())
+    words = set(
+        "a an and of the on at to there is photo image picture object shape "
+        "left right top bottom above below".split()
+    )
     words |= set(COLORS) | set(SHAPES) | set(SIZES)
     return sorted(words)

@@ -23,8 +23,9 @@ from .losses import clamp_logit_scale_, clip_loss
 from .metrics import retrieval_metrics
 
 
-def encode_dataset(processor: CLIPProcessor, dataset, batch_size: int = 512
-                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def encode_dataset(
+    processor: CLIPProcessor, dataset, batch_size: int = 512
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Preprocess every image and caption once.
 
     Returns
@@ -34,25 +35,36 @@ def encode_dataset(processor: CLIPProcessor, dataset, batch_size: int = 512
     """
     pixels = [
         processor.image_processor(
-            images=load_rgb_images(dataset.images[i : i + batch_size]), return_tensors="pt"
+            images=load_rgb_images(dataset.images[i : i + batch_size]),
+            return_tensors="pt",
         )["pixel_values"]
         for i in range(0, len(dataset.images), batch_size)
     ]
-    tokens = processor.tokenizer(list(dataset.captions), padding=True, truncation=True,
-                                 return_tensors="pt")
+    tokens = processor.tokenizer(
+        list(dataset.captions), padding=True, truncation=True, return_tensors="pt"
+    )
     return torch.cat(pixels), dict(tokens)
 
 
-def _features(model: CLIPModel, pixel_values, tokens) -> tuple[torch.Tensor, torch.Tensor]:
+def _features(
+    model: CLIPModel, pixel_values, tokens
+) -> tuple[torch.Tensor, torch.Tensor]:
     image = model.get_image_features(pixel_values=pixel_values).pooler_output
     text = model.get_text_features(**tokens).pooler_output
-    return (torch.nn.functional.normalize(image, dim=-1),
-            torch.nn.functional.normalize(text, dim=-1))
+    return (
+        torch.nn.functional.normalize(image, dim=-1),
+        torch.nn.functional.normalize(text, dim=-1),
+    )
 
 
 @torch.no_grad()
-def evaluate(model: CLIPModel, pixel_values: torch.Tensor, tokens: dict,
-             relevance: torch.Tensor, batch_size: int = 512) -> dict[str, float]:
+def evaluate(
+    model: CLIPModel,
+    pixel_values: torch.Tensor,
+    tokens: dict,
+    relevance: torch.Tensor,
+    batch_size: int = 512,
+) -> dict[str, float]:
     """Retrieval metrics of ``model`` on pre-encoded data (see :func:`encode_dataset`)."""
     was_training = model.training
     model.eval()
@@ -60,23 +72,33 @@ def evaluate(model: CLIPModel, pixel_values: torch.Tensor, tokens: dict,
     image_emb, text_emb = [], []
     for i in range(0, len(pixel_values), batch_size):
         batch = {k: v[i : i + batch_size].to(device) for k, v in tokens.items()}
-        image, text = _features(model, pixel_values[i : i + batch_size].to(device), batch)
+        image, text = _features(
+            model, pixel_values[i : i + batch_size].to(device), batch
+        )
         image_emb.append(image.cpu())
         text_emb.append(text.cpu())
     model.train(was_training)
-    return retrieval_metrics(torch.cat(image_emb), torch.cat(text_emb), relevance=relevance)
+    return retrieval_metrics(
+        torch.cat(image_emb), torch.cat(text_emb), relevance=relevance
+    )
 
 
-def _positives(dataset, text_idx: torch.Tensor, image_idx: torch.Tensor) -> torch.Tensor:
+def _positives(
+    dataset, text_idx: torch.Tensor, image_idx: torch.Tensor
+) -> torch.Tensor:
     """positives[i, j]: caption j describes image i (same image, or the world says so)."""
-    same = image_idx[:, None] == torch.as_tensor(dataset.text_to_image)[text_idx][None, :]
+    same = (
+        image_idx[:, None] == torch.as_tensor(dataset.text_to_image)[text_idx][None, :]
+    )
     between = getattr(dataset, "relevance_between", None)
     if between is None:
         return same
     return same | between(text_idx.tolist(), image_idx.tolist()).T
 
 
-def _param_groups(model: CLIPModel, weight_decay: float, train_only: Sequence[str] | None):
+def _param_groups(
+    model: CLIPModel, weight_decay: float, train_only: Sequence[str] | None
+):
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if train_only is not None and not any(key in name for key in train_only):
@@ -84,8 +106,10 @@ def _param_groups(model: CLIPModel, weight_decay: float, train_only: Sequence[st
             continue
         plain = param.ndim < 2 or "embedding" in name or "logit_scale" in name
         (no_decay if plain else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def fit(
@@ -146,16 +170,22 @@ def fit(
     text_to_image = torch.as_tensor(dataset.text_to_image)
     evaluation = None
     if eval_dataset is not None:
-        relevance = (eval_dataset.relevance() if hasattr(eval_dataset, "relevance")
-                     else None)
+        relevance = (
+            eval_dataset.relevance() if hasattr(eval_dataset, "relevance") else None
+        )
         if relevance is None:
             from .metrics import relevance_from_index
 
-            relevance = relevance_from_index(eval_dataset.text_to_image,
-                                             len(eval_dataset.images))
+            relevance = relevance_from_index(
+                eval_dataset.text_to_image, len(eval_dataset.images)
+            )
         evaluation = (*encode_dataset(processor, eval_dataset), relevance)
-    optimizer = torch.optim.AdamW(_param_groups(model, weight_decay, train_only), lr=lr,
-                                  betas=(0.9, 0.98), eps=1e-6)
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, weight_decay, train_only),
+        lr=lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
     warmup = max(1, int(0.05 * steps)) if warmup is None else warmup
 
     def schedule(step: int) -> float:
@@ -164,9 +194,18 @@ def fit(
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    history: dict[str, list[float]] = {k: [] for k in (
-        "step", "loss", "logit_scale", "lr", "eval_step",
-        "eval_text_to_image_R@1", "eval_image_to_text_R@1")}
+    history: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "step",
+            "loss",
+            "logit_scale",
+            "lr",
+            "eval_step",
+            "eval_text_to_image_R@1",
+            "eval_image_to_text_R@1",
+        )
+    }
 
     def run_eval(step: int) -> None:
         metrics = evaluate(model, *evaluation)
@@ -182,25 +221,37 @@ def fit(
         text_idx = torch.randint(len(text_to_image), (batch_size,), generator=generator)
         image_idx = text_to_image[text_idx]
         batch_tokens = {k: v[text_idx].to(device) for k, v in tokens.items()}
-        image_emb, text_emb = _features(model, pixel_values[image_idx].to(device), batch_tokens)
+        image_emb, text_emb = _features(
+            model, pixel_values[image_idx].to(device), batch_tokens
+        )
         positives = _positives(dataset, text_idx, image_idx) if multi_positive else None
         positives = positives.to(device) if positives is not None else None
-        loss = clip_loss(image_emb, text_emb, model.logit_scale.exp(), positives=positives)
+        loss = clip_loss(
+            image_emb, text_emb, model.logit_scale.exp(), positives=positives
+        )
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr")
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {step}; lower lr"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         clamp_logit_scale_(model.logit_scale)
-        record = {"step": step, "loss": loss.item(), "logit_scale": model.logit_scale.exp().item(),
-                  "lr": optimizer.param_groups[0]["lr"]}
+        record = {
+            "step": step,
+            "loss": loss.item(),
+            "logit_scale": model.logit_scale.exp().item(),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
         for key, value in record.items():
             history[key].append(value)
         if evaluation is not None and (step % eval_every == 0 or step == steps):
             run_eval(step)
             record["eval_text_to_image_R@1"] = history["eval_text_to_image_R@1"][-1]
-        bar.set_postfix(loss=f"{record['loss']:.3f}", scale=f"{record['logit_scale']:.1f}")
+        bar.set_postfix(
+            loss=f"{record['loss']:.3f}", scale=f"{record['logit_scale']:.1f}"
+        )
         if callback is not None:
             callback(record)
     history["seconds"] = [time.perf_counter() - start]

@@ -31,8 +31,9 @@ SHAPE_TEMPLATES = ("a {}", "a photo of a {}", "there is a {}")
 TEST_SEED = 20_261_127  # never used for training data
 
 
-def evaluate_toy_model(bundle: ClipBundle, n: int = 1000, seed: int = TEST_SEED
-                       ) -> dict[str, float]:
+def evaluate_toy_model(
+    bundle: ClipBundle, n: int = 1000, seed: int = TEST_SEED
+) -> dict[str, float]:
     """Quality of a model on freshly generated toy data, scored with relevance.
 
     Returns R@1/5/10 both ways on the ``"test"`` split and on the
@@ -48,15 +49,20 @@ def evaluate_toy_model(bundle: ClipBundle, n: int = 1000, seed: int = TEST_SEED
         prefix = "" if split == "test" else "heldout_"
         results.update({prefix + k: v for k, v in metrics.items()})
         if split == "test":
-            single = [i for i, a in enumerate(data.attributes) if len(a["objects"]) == 1]
+            single = [
+                i for i, a in enumerate(data.attributes) if len(a["objects"]) == 1
+            ]
             for key, names, templates in (
                 ("color", list(toyworld.COLORS), COLOR_TEMPLATES),
                 ("shape", toyworld.SHAPES, SHAPE_TEMPLATES),
             ):
-                labels = [names.index(data.attributes[i]["objects"][0][key]) for i in single]
+                labels = [
+                    names.index(data.attributes[i]["objects"][0][key]) for i in single
+                ]
                 classes = class_embeddings(bundle, names, templates)
                 results[f"zero_shot_{key}_accuracy"] = zero_shot_accuracy(
-                    image_emb[single], classes, labels)
+                    image_emb[single], classes, labels
+                )
     return results
 
 
@@ -70,25 +76,41 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--captions-per-image", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=250)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu"
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
     torch.manual_seed(args.seed)
     model, processor = build_toy_clip(seed=args.seed)
-    train = toyworld.make_dataset(args.n_train, seed=args.seed, split="train",
-                                  captions_per_image=args.captions_per_image)
+    train = toyworld.make_dataset(
+        args.n_train,
+        seed=args.seed,
+        split="train",
+        captions_per_image=args.captions_per_image,
+    )
     monitor = toyworld.make_dataset(500, seed=args.seed + 1, split="test")
-    history = fit(model, processor, train, steps=args.steps, batch_size=args.batch_size,
-                  lr=args.lr, eval_dataset=monitor, eval_every=args.eval_every,
-                  seed=args.seed, device=args.device)
+    history = fit(
+        model,
+        processor,
+        train,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_dataset=monitor,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        device=args.device,
+    )
     out = Path(args.out)
     model.to("cpu").save_pretrained(out)
     processor.save_pretrained(out)
     metrics = evaluate_toy_model(load_clip(str(out), device="cpu"))
     metrics["train_seconds"] = time.perf_counter() - start
     metrics["command"] = "python -m cmalign.train_toy " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "device")
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "device"
+    )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "history.json").write_text(json.dumps(history))
     print(json.dumps(metrics, indent=2))

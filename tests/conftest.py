@@ -43,10 +43,15 @@ def vitb32_dir(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         image_processor = CLIPImageProcessor(
-            size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224},
-            image_mean=CLIP_MEAN, image_std=CLIP_STD)
+            size={"shortest_edge": 224},
+            crop_size={"height": 224, "width": 224},
+            image_mean=CLIP_MEAN,
+            image_std=CLIP_STD,
+        )
     CLIPModel(config).save_pretrained(folder)
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -57,4 +62,6 @@ def generator() -> torch.Generator:
 
 def random_unit(n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
     """(n, dim) random unit vectors."""
-    return torch.nn.functional.normalize(torch.randn(n, dim, generator=generator), dim=-1)
+    return torch.nn.functional.normalize(
+        torch.randn(n, dim, generator=generator), dim=-1
+    )

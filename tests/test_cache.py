@@ -33,52 +33,74 @@ def counter(monkeypatch):
     return calls
 
 
-def test_hit_returns_the_same_vectors_without_running_the_model(toy_bundle, files, tmp_path,
-                                                                counter):
+def test_hit_returns_the_same_vectors_without_running_the_model(
+    toy_bundle, files, tmp_path, counter
+):
     plain = cmalign.embed_images(toy_bundle, files, progress=False)
     counter["images"] = 0
-    first = cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c", progress=False)
+    first = cmalign.embed_images(
+        toy_bundle, files, cache_dir=tmp_path / "c", progress=False
+    )
     assert counter["images"] == 5
-    second = cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c", progress=False)
+    second = cmalign.embed_images(
+        toy_bundle, files, cache_dir=tmp_path / "c", progress=False
+    )
     assert counter["images"] == 5  # all hits
     assert torch.allclose(first, plain, atol=1e-6) and torch.equal(first, second)
 
 
-def test_stale_file_and_other_model_are_recomputed(toy_bundle, files, tmp_path, counter):
+def test_stale_file_and_other_model_are_recomputed(
+    toy_bundle, files, tmp_path, counter
+):
     cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c", progress=False)
     Image.new("RGB", (40, 40), (255, 0, 0)).save(files[2])  # the file changed
     counter["images"] = 0
-    out = cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c", progress=False)
+    out = cmalign.embed_images(
+        toy_bundle, files, cache_dir=tmp_path / "c", progress=False
+    )
     assert counter["images"] == 1
-    assert torch.allclose(out[2], cmalign.embed_images(toy_bundle, [files[2]],
-                                                       progress=False)[0], atol=1e-6)
-    other = cmalign.ClipBundle(*cmalign.toymodel.build_toy_clip(seed=1), "toy",
-                               torch.device("cpu"))
+    assert torch.allclose(
+        out[2],
+        cmalign.embed_images(toy_bundle, [files[2]], progress=False)[0],
+        atol=1e-6,
+    )
+    other = cmalign.ClipBundle(
+        *cmalign.toymodel.build_toy_clip(seed=1), "toy", torch.device("cpu")
+    )
     other.model.eval()
-    assert cache.model_key(other) != cache.model_key(toy_bundle)  # same name, new weights
+    assert cache.model_key(other) != cache.model_key(
+        toy_bundle
+    )  # same name, new weights
     counter["images"] = 0
     cmalign.embed_images(other, files, cache_dir=tmp_path / "c", progress=False)
     assert counter["images"] == 5
 
 
 def test_corrupt_entries_are_detected_and_rebuilt(toy_bundle, files, tmp_path, counter):
-    good = cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c", progress=False)
+    good = cmalign.embed_images(
+        toy_bundle, files, cache_dir=tmp_path / "c", progress=False
+    )
     folder = tmp_path / "c" / cache.model_key(toy_bundle)
     (folder / f"{cache.file_hash(files[0])}.npy").write_bytes(b"garbage")
     np.save(folder / f"{cache.file_hash(files[1])}.npy", np.zeros(3, np.float32))
     counter["images"] = 0
     with pytest.warns(UserWarning, match="corrupt cache entry") as record:
-        again = cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c",
-                                     progress=False)
+        again = cmalign.embed_images(
+            toy_bundle, files, cache_dir=tmp_path / "c", progress=False
+        )
     assert len(record) == 2 and counter["images"] == 2
     assert torch.allclose(again, good, atol=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # rebuilt entries are clean now
-        cmalign.embed_images(toy_bundle, files, cache_dir=tmp_path / "c", progress=False)
+        cmalign.embed_images(
+            toy_bundle, files, cache_dir=tmp_path / "c", progress=False
+        )
 
 
 def test_cache_needs_paths(toy_bundle, tmp_path, files):
     with pytest.raises(TypeError, match="needs file paths"):
         cmalign.embed_images(toy_bundle, [Image.new("RGB", (4, 4))], cache_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="image 1"):
-        cmalign.embed_images(toy_bundle, [files[0], tmp_path / "x.png"], cache_dir=tmp_path)
+        cmalign.embed_images(
+            toy_bundle, [files[0], tmp_path / "x.png"], cache_dir=tmp_path
+        )

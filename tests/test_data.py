@@ -27,7 +27,9 @@ def _folder(tmp_path, manifest_name, body):
 
 
 def test_csv_and_jsonl(tmp_path):
-    folder = _folder(tmp_path, "captions.csv", "image,caption\na.png,one\nb.png,two\na.png,three\n")
+    folder = _folder(
+        tmp_path, "captions.csv", "image,caption\na.png,one\nb.png,two\na.png,three\n"
+    )
     data = load_caption_folder(folder)
     assert [p.name for p in data.images] == ["a.png", "b.png"]
     assert data.text_to_image == [0, 1, 0] and data.captions == ["one", "two", "three"]
@@ -50,8 +52,12 @@ def test_bad_rows_are_reported_by_file_and_line(tmp_path):
 
 
 def test_bad_jsonl_and_missing_things(tmp_path):
-    folder = _folder(tmp_path, "captions.jsonl", '{"image": "a.png", "caption": 3}\n{oops\n')
-    with pytest.raises(ValueError, match=r"captions.jsonl:1: caption is empty or not a string"):
+    folder = _folder(
+        tmp_path, "captions.jsonl", '{"image": "a.png", "caption": 3}\n{oops\n'
+    )
+    with pytest.raises(
+        ValueError, match=r"captions.jsonl:1: caption is empty or not a string"
+    ):
         load_caption_folder(folder)
     with pytest.raises(ValueError, match=r"captions.jsonl:2: invalid JSON"):
         load_caption_folder(folder)
@@ -64,3 +70,20 @@ def test_bad_jsonl_and_missing_things(tmp_path):
     (empty / "captions.csv").write_text("file,text\n")
     with pytest.raises(ValueError, match="image,caption"):
         load_caption_folder(empty)
+
+
+def test_lesson_data_and_zero_shot_tasks(photos):
+    from cmalign.data import load_lesson_data, zero_shot_task
+
+    toy = load_lesson_data("toy", n=30, seed=1)
+    images, labels, names, templates = zero_shot_task(toy)
+    assert len(images) == len(labels) > 0 and all("{}" in t for t in templates)
+    singles = [a for a in toy.attributes if len(a["objects"]) == 1]
+    assert [names[label] for label in labels] == [
+        a["objects"][0]["color"] for a in singles
+    ]
+    real = load_lesson_data("photos")
+    assert real.captions == photos.captions
+    assert real.relevance().sum() == len(real.captions)
+    images, labels, names, _ = zero_shot_task(real)
+    assert len(names) == len(images) == len(real.images) and "cat" in names

@@ -13,8 +13,12 @@ def world():
 
 
 def test_shapes_and_norms(toy_bundle, world):
-    image_emb = cmalign.embed_images(toy_bundle, world.images, batch_size=5, progress=False)
-    text_emb = cmalign.embed_texts(toy_bundle, world.captions, batch_size=5, progress=False)
+    image_emb = cmalign.embed_images(
+        toy_bundle, world.images, batch_size=5, progress=False
+    )
+    text_emb = cmalign.embed_texts(
+        toy_bundle, world.captions, batch_size=5, progress=False
+    )
     dim = toy_bundle.embed_dim
     assert image_emb.shape == (12, dim) and text_emb.shape == (12, dim)
     assert image_emb.dtype == torch.float32
@@ -35,16 +39,21 @@ def test_paths_pil_and_arrays_agree(toy_bundle, world, tmp_path):
     path = tmp_path / "x.png"
     world.images[0].save(path)
     array = np.asarray(world.images[0])
-    emb = cmalign.embed_images(toy_bundle, [path, world.images[0], array], progress=False)
-    assert torch.allclose(emb[0], emb[1], atol=1e-6) and torch.allclose(emb[0], emb[2], atol=1e-6)
+    emb = cmalign.embed_images(
+        toy_bundle, [path, world.images[0], array], progress=False
+    )
+    assert torch.allclose(emb[0], emb[1], atol=1e-6) and torch.allclose(
+        emb[0], emb[2], atol=1e-6
+    )
 
 
 def test_rgba_converted_with_warning(toy_bundle):
     rgba = Image.new("RGBA", (40, 40), (255, 0, 0, 255))
     with pytest.warns(UserWarning, match="RGBA"):
         emb = cmalign.embed_images(toy_bundle, [rgba], progress=False)
-    rgb = cmalign.embed_images(toy_bundle, [Image.new("RGB", (40, 40), (255, 0, 0))],
-                               progress=False)
+    rgb = cmalign.embed_images(
+        toy_bundle, [Image.new("RGB", (40, 40), (255, 0, 0))], progress=False
+    )
     assert torch.allclose(emb, rgb, atol=1e-6)
 
 
@@ -83,8 +92,12 @@ def test_autocast_close_to_fp32(toy_bundle, world):
 
 
 def test_class_embeddings_ensemble(toy_bundle):
-    emb = cmalign.class_embeddings(toy_bundle, ["red", "blue"], ["a {} object", "a {} shape"])
-    single = cmalign.embed_texts(toy_bundle, ["a red object", "a red shape"], progress=False)
+    emb = cmalign.class_embeddings(
+        toy_bundle, ["red", "blue"], ["a {} object", "a {} shape"]
+    )
+    single = cmalign.embed_texts(
+        toy_bundle, ["a red object", "a red shape"], progress=False
+    )
     expected = torch.nn.functional.normalize(single.mean(0), dim=-1)
     assert torch.allclose(emb[0], expected, atol=1e-6)
     with pytest.raises(ValueError, match="'{}'"):

@@ -20,8 +20,11 @@ def test_alignment_and_uniformity_against_brute_force(generator):
     assert alignment(x, x) == 0.0
     brute = sum(float((a - b).norm() ** 2) for a, b in zip(x, y)) / 20
     assert alignment(x, y) == pytest.approx(brute, rel=1e-5)
-    pairs = [float(torch.exp(-2 * (x[i] - x[j]).norm() ** 2))
-             for i in range(20) for j in range(i + 1, 20)]
+    pairs = [
+        float(torch.exp(-2 * (x[i] - x[j]).norm() ** 2))
+        for i in range(20)
+        for j in range(i + 1, 20)
+    ]
     assert uniformity(x) == pytest.approx(math.log(sum(pairs) / len(pairs)), rel=1e-5)
     # collapsed features are the least uniform possible: log(1) = 0
     same = torch.nn.functional.normalize(torch.ones(5, 3), dim=-1)

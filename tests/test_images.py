@@ -20,7 +20,9 @@ def test_paths_pil_and_arrays_give_the_same_rgb(rgb_file):
 
 
 def test_missing_file_and_directory_are_named(tmp_path, rgb_file):
-    with pytest.raises(FileNotFoundError, match=r"image 1 \('.*nope.jpg'\): file not found"):
+    with pytest.raises(
+        FileNotFoundError, match=r"image 1 \('.*nope.jpg'\): file not found"
+    ):
         load_rgb_images([rgb_file, tmp_path / "nope.jpg"])
     with pytest.raises(IsADirectoryError, match="is a directory"):
         load_rgb_images([tmp_path])
@@ -34,7 +36,9 @@ def test_corrupt_and_truncated_files(tmp_path):
     with pytest.raises(ValueError, match="garbage.jpg.*not a readable image"):
         load_rgb_images([garbage])
     full = tmp_path / "full.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(full)
+    Image.fromarray(
+        np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
+    ).save(full)
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(full.read_bytes()[:400])
     with pytest.raises(ValueError, match="cut.jpg.*(corrupt|truncated)"):
@@ -43,8 +47,11 @@ def test_corrupt_and_truncated_files(tmp_path):
 
 @pytest.mark.parametrize("mode", ["CMYK", "RGBA", "P", "L", "I;16", "LA"])
 def test_odd_modes_are_converted_with_a_warning(mode, tmp_path):
-    image = Image.new("RGB", (4, 4), (200, 100, 50)).convert(mode) if mode != "I;16" else \
-        Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    image = (
+        Image.new("RGB", (4, 4), (200, 100, 50)).convert(mode)
+        if mode != "I;16"
+        else Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    )
     path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
     image.save(path)
     with pytest.warns(UserWarning, match="converted images to RGB"):

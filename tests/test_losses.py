@@ -38,11 +38,14 @@ def test_clip_loss_equals_clipmodel_forward(toy_bundle):
     from cmalign import toyworld
 
     data = toyworld.make_dataset(6, seed=3)
-    inputs = toy_bundle.processor(text=data.captions, images=data.images,
-                                  return_tensors="pt", padding=True)
+    inputs = toy_bundle.processor(
+        text=data.captions, images=data.images, return_tensors="pt", padding=True
+    )
     with torch.no_grad():
         out = toy_bundle.model(**inputs, return_loss=True)
-    ours = clip_loss(out.image_embeds, out.text_embeds, toy_bundle.model.logit_scale.exp())
+    ours = clip_loss(
+        out.image_embeds, out.text_embeds, toy_bundle.model.logit_scale.exp()
+    )
     assert torch.allclose(ours, out.loss, atol=1e-6)
 
 
@@ -71,16 +74,20 @@ def test_info_nce_is_one_direction_and_clip_loss_their_mean(generator):
 def test_positives_identity_equals_plain_and_soft_targets_by_hand(generator):
     image, text = random_unit(4, 8, generator), random_unit(4, 8, generator)
     plain = clip_loss(image, text, 5.0)
-    assert torch.allclose(clip_loss(image, text, 5.0, positives=torch.eye(4, dtype=torch.bool)),
-                          plain, atol=1e-6)
+    assert torch.allclose(
+        clip_loss(image, text, 5.0, positives=torch.eye(4, dtype=torch.bool)),
+        plain,
+        atol=1e-6,
+    )
     positives = torch.eye(4, dtype=torch.bool)
     positives[0, 1] = positives[1, 0] = True
     logits = 5.0 * image @ text.T
     targets = positives.float() / positives.float().sum(1, keepdim=True)
     rows = -(targets * F.log_softmax(logits, 1)).sum(1).mean()
     cols = -(targets.T * F.log_softmax(logits.T, 1)).sum(1).mean()
-    assert torch.allclose(clip_loss(image, text, 5.0, positives=positives),
-                          (rows + cols) / 2, atol=1e-6)
+    assert torch.allclose(
+        clip_loss(image, text, 5.0, positives=positives), (rows + cols) / 2, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("n", [1, 3, 8])

@@ -24,7 +24,10 @@ def brute_force_ranks(similarity, relevance):
 def brute_force_metrics(image_emb, text_emb, relevance, ks):
     sim = text_emb @ image_emb.T
     result = {}
-    for prefix, s, r in (("text_to_image", sim, relevance), ("image_to_text", sim.T, relevance.T)):
+    for prefix, s, r in (
+        ("text_to_image", sim, relevance),
+        ("image_to_text", sim.T, relevance.T),
+    ):
         ranks = brute_force_ranks(s, r)
         n = len(ranks)
         for k in ks:
@@ -105,9 +108,15 @@ def test_metric_errors(generator):
 
 def test_zero_shot_accuracy(generator):
     classes = torch.eye(3)
-    images = torch.nn.functional.normalize(torch.tensor(
-        [[1.0, 0.1, 0.0], [0.0, 1.0, 0.2], [0.9, 0.0, 1.0], [0.0, 0.0, 1.0]]), dim=-1)
-    assert zero_shot_accuracy(images, classes, [0, 1, 0, 2]) == 0.75  # image 2 is nearer class 2
+    images = torch.nn.functional.normalize(
+        torch.tensor(
+            [[1.0, 0.1, 0.0], [0.0, 1.0, 0.2], [0.9, 0.0, 1.0], [0.0, 0.0, 1.0]]
+        ),
+        dim=-1,
+    )
+    assert (
+        zero_shot_accuracy(images, classes, [0, 1, 0, 2]) == 0.75
+    )  # image 2 is nearer class 2
     with pytest.raises(ValueError, match="3 labels for 4 images"):
         zero_shot_accuracy(images, classes, [0, 1, 2])
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):

@@ -13,8 +13,9 @@ def test_toy_model_loads_both_ways(toy_bundle):
     assert not toy_bundle.model.training
     assert toy_bundle.name == "toy"
     plain = CLIPModel.from_pretrained(models.toy_model_dir())
-    for (name, a), (_, b) in zip(toy_bundle.model.state_dict().items(),
-                                 plain.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        toy_bundle.model.state_dict().items(), plain.state_dict().items()
+    ):
         assert torch.equal(a, b), name
 
 
@@ -54,7 +55,11 @@ def test_hub_probe_honours_offline_flag(monkeypatch):
 def test_vitb32_architecture_checkpoint(vitb32_dir, photos):
     """The real-model path: 224 px, 512-d, 77 tokens (random weights)."""
     bundle = cmalign.load_clip(str(vitb32_dir), device="cpu")
-    assert (bundle.image_size, bundle.embed_dim, bundle.context_length) == (224, 512, 77)
+    assert (bundle.image_size, bundle.embed_dim, bundle.context_length) == (
+        224,
+        512,
+        77,
+    )
     image_emb = cmalign.embed_images(bundle, photos.images[:5], progress=False)
     text_emb = cmalign.embed_texts(bundle, photos.captions[:7], progress=False)
     assert image_emb.shape == (5, 512) and text_emb.shape == (7, 512)

@@ -8,7 +8,9 @@ from cmalign.toyworld import COLORS, HELDOUT_COMBOS, make_dataset, relevance_mat
 def test_deterministic_per_seed_and_split():
     a, b = make_dataset(30, seed=4), make_dataset(30, seed=4)
     assert a.captions == b.captions and a.attributes == b.attributes
-    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a.images, b.images))
+    assert all(
+        np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a.images, b.images)
+    )
     assert make_dataset(30, seed=5).captions != a.captions
     assert make_dataset(30, seed=4, split="test").captions != a.captions
 
@@ -23,7 +25,9 @@ def test_drawn_colour_matches_ground_truth():
                 continue  # thin shapes: the centre pixel is reliable only for solid ones
             x, y = (int(round(v)) for v in obj["center"])
             colour = pixels[y, x]
-            nearest = min(COLORS, key=lambda c: np.abs(np.array(COLORS[c]) - colour).sum())
+            nearest = min(
+                COLORS, key=lambda c: np.abs(np.array(COLORS[c]) - colour).sum()
+            )
             assert nearest == obj["color"], (attrs, colour)
             checked += 1
     assert checked > 100
@@ -54,36 +58,64 @@ def test_heldout_split():
 
 
 def _image(*objects, layout=None):
-    return {"objects": [dict(zip(("color", "shape", "size", "position"), o)) for o in objects],
-            "layout": layout}
+    return {
+        "objects": [
+            dict(zip(("color", "shape", "size", "position"), o)) for o in objects
+        ],
+        "layout": layout,
+    }
 
 
 def _spec(*objects, relation=None):
-    return {"objects": [dict(zip(("color", "shape", "size", "position"), o)) for o in objects],
-            "relation": relation}
+    return {
+        "objects": [
+            dict(zip(("color", "shape", "size", "position"), o)) for o in objects
+        ],
+        "relation": relation,
+    }
 
 
 def test_relevance_hand_cases():
     images = [
         _image(("red", "circle", "small", "left")),
         _image(("red", "circle", "large", "top")),
-        _image(("red", "circle", "small", None), ("blue", "square", "large", None),
-               layout="horizontal"),
-        _image(("blue", "square", "small", None), ("red", "circle", "small", None),
-               layout="vertical"),
+        _image(
+            ("red", "circle", "small", None),
+            ("blue", "square", "large", None),
+            layout="horizontal",
+        ),
+        _image(
+            ("blue", "square", "small", None),
+            ("red", "circle", "small", None),
+            layout="vertical",
+        ),
     ]
     specs = [
         _spec(("red", "circle", None, None)),  # "a red circle": the one-object images
         _spec(("red", None, "small", "left")),  # "a small red object on the left"
         _spec(("blue", "square", None, None), ("red", "circle", None, None)),  # "and"
-        _spec(("red", "circle", None, None), ("blue", "square", None, None),
-              relation="horizontal"),  # "a red circle to the left of a blue square"
-        _spec(("blue", "square", None, None), ("red", "circle", None, None),
-              relation="horizontal"),  # "a blue square to the left of a red circle"
-        _spec(("blue", None, None, None), ("red", None, None, None), relation="vertical"),
+        _spec(
+            ("red", "circle", None, None),
+            ("blue", "square", None, None),
+            relation="horizontal",
+        ),  # "a red circle to the left of a blue square"
+        _spec(
+            ("blue", "square", None, None),
+            ("red", "circle", None, None),
+            relation="horizontal",
+        ),  # "a blue square to the left of a red circle"
+        _spec(
+            ("blue", None, None, None), ("red", None, None, None), relation="vertical"
+        ),
     ]
-    expected = [[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 1], [0, 0, 1, 0], [0, 0, 0, 0],
-                [0, 0, 0, 1]]
+    expected = [
+        [1, 1, 0, 0],
+        [1, 0, 0, 0],
+        [0, 0, 1, 1],
+        [0, 0, 1, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 1],
+    ]
     assert relevance_matrix(specs, images).int().tolist() == expected
 
 
@@ -92,4 +124,6 @@ def test_every_caption_fits_its_own_image():
     relevance = data.relevance()
     assert relevance[range(600), data.text_to_image].all()
     assert relevance.sum(1).float().mean() > 1.5  # captions are often generic
-    assert toyworld.article("orange") == "an" and "a orange" not in " ".join(data.captions)
+    assert toyworld.article("orange") == "an" and "a orange" not in " ".join(
+        data.captions
+    )

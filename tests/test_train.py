@@ -23,8 +23,9 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     model, processor = build_toy_clip(seed=0, width=32, vision_layers=1, text_layers=1)
     data = toyworld.make_dataset(16, seed=0)
     before = _loss_on(model, processor, data)
-    history = fit(model, processor, data, steps=30, batch_size=16, lr=3e-3, seed=0,
-                  progress=False)
+    history = fit(
+        model, processor, data, steps=30, batch_size=16, lr=3e-3, seed=0, progress=False
+    )
     after = _loss_on(model, processor, data)
     assert after < before - 0.3, (before, after)
     assert len(history["loss"]) == 30 and history["loss"][-1] < history["loss"][0]
@@ -33,11 +34,24 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
 def test_fit_is_deterministic_and_records_evaluations():
     runs = []
     for _ in range(2):
-        model, processor = build_toy_clip(seed=1, width=32, vision_layers=1, text_layers=1)
+        model, processor = build_toy_clip(
+            seed=1, width=32, vision_layers=1, text_layers=1
+        )
         data = toyworld.make_dataset(32, seed=1)
         held = toyworld.make_dataset(20, seed=2, split="test")
-        runs.append(fit(model, processor, data, steps=6, batch_size=8, seed=3,
-                        eval_dataset=held, eval_every=3, progress=False))
+        runs.append(
+            fit(
+                model,
+                processor,
+                data,
+                steps=6,
+                batch_size=8,
+                seed=3,
+                eval_dataset=held,
+                eval_every=3,
+                progress=False,
+            )
+        )
     assert runs[0]["loss"] == runs[1]["loss"]
     assert runs[0]["eval_step"] == [0, 3, 6]
     assert all(0 <= r <= 1 for r in runs[0]["eval_text_to_image_R@1"])
@@ -49,8 +63,17 @@ def test_temperature_clamp_holds(toy_bundle):
     model = copy.deepcopy(toy_bundle.model)
     with torch.no_grad():
         model.logit_scale.fill_(LOGIT_SCALE_MAX - 0.05)
-    history = fit(model, toy_bundle.processor, toyworld.make_dataset(64, seed=0), steps=10,
-                  batch_size=64, lr=0.5, seed=0, progress=False, train_only=["logit_scale"])
+    history = fit(
+        model,
+        toy_bundle.processor,
+        toyworld.make_dataset(64, seed=0),
+        steps=10,
+        batch_size=64,
+        lr=0.5,
+        seed=0,
+        progress=False,
+        train_only=["logit_scale"],
+    )
     assert model.logit_scale.item() <= LOGIT_SCALE_MAX + 1e-6
     assert max(history["logit_scale"]) <= 100.0 + 1e-4
     assert math.isclose(history["logit_scale"][-1], 100.0, rel_tol=1e-4)

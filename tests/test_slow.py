@@ -1,0 +1,67 @@
+"""Slow checks (run with `make test-all` or `pytest -m slow`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cmalign.train_toy import evaluate_toy_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_shipped_toy_model_meets_its_targets_on_a_fresh_seed(toy_bundle):
+    metrics = evaluate_toy_model(toy_bundle, n=1000, seed=777)
+    assert metrics["text_to_image_R@1"] >= 0.90, metrics
+    assert metrics["image_to_text_R@1"] >= 0.90, metrics
+    assert metrics["zero_shot_color_accuracy"] >= 0.95, metrics
+    assert metrics["zero_shot_shape_accuracy"] >= 0.95, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook",
+    [
+        "01_clip_embeddings",
+        "02_contrastive_loss",
+        "04_shared_space_umap",
+        "05_retrieval_evaluation",
+    ],
+)
+def test_lessons_run_on_the_vitb32_architecture_with_photos(notebook, vitb32_dir):
+    """The real-model path of every lesson: 224 px, 512-d, 77 tokens (random weights)."""
+    env = {**os.environ, "CMALIGN_MODEL": str(vitb32_dir), "CMALIGN_DATA": "photos"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbmake",
+            "--nbmake-timeout=900",
+            str(ROOT / "notebooks" / f"{notebook}.ipynb"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+@pytest.mark.slow
+def test_benchmark_quick_run_writes_its_report(tmp_path):
+    from cmalign import bench
+
+    results = bench.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "benchmark.md").read_text().startswith("# cmalign benchmark")
+    assert (tmp_path / "search_scaling.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "results.json").read_text())["seed"]
+    # the precomputed index must beat re-encoding the gallery at every size
+    assert all(results["seed"][n]["speedup"] > 1 for n in (8, 32, 128))
