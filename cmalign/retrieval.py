@@ -38,6 +38,7 @@ def search(
     gallery_emb: torch.Tensor,
     k: int,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    check_gallery: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k cosine search.
 
@@ -50,6 +51,10 @@ def search(
         Number of results per query, 1 <= k <= n_gallery.
     chunk_size : int
         Gallery rows scored at once; memory is about n_queries * chunk_size floats.
+    check_gallery : bool
+        Check every gallery row for NaN, zero and non-unit norms, chunk by chunk
+        (an extra read of the gallery). :class:`EmbeddingIndex` checks rows once
+        when they are added and skips it here.
 
     Returns
     -------
@@ -74,7 +79,8 @@ def search(
     best_scores = best_indices = None
     for start in range(0, n_gallery, chunk_size):
         chunk = gallery_emb[start : start + chunk_size]
-        _check_chunk(chunk, start)
+        if check_gallery:
+            _check_chunk(chunk, start)
         scores = query @ chunk.T  # (n_queries, chunk)
         top_scores, top_idx = scores.topk(min(k, len(chunk)), dim=1)
         top_idx += start
@@ -134,7 +140,7 @@ class EmbeddingIndex:
         gallery = getattr(self, f"{kind}_emb")
         if gallery is None:
             raise ValueError(f"the index holds no {kind} embeddings yet")
-        return search(query, gallery, k)
+        return search(query, gallery, k, check_gallery=False)  # checked in _add
 
     def search_images(self, text_emb: torch.Tensor, k: int = 5):
         """Text -> image: return scores (q, k), indices (q, k) into the images."""

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--n-train", type=int, default=30_000, help="training images")
     parser.add_argument("--captions-per-image", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument(
         "--device", default="cuda" if torch.cuda.is_available() else "cpu"
     )
