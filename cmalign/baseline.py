@@ -16,18 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from PIL import Image
 
+from .images import ImageLike, load_rgb_images
 from .models import ClipBundle
 
 
 def seed_retrieve_images_from_text(
-    bundle: ClipBundle, query: str, images: Sequence[Image.Image], k: int = 3
+    bundle: ClipBundle, query: str, images: Sequence[ImageLike], k: int = 3
 ) -> list[int]:
     """The seed's retrieval, bug included: returns k indices (of the text copies)."""
     inputs = bundle.processor(
         text=[query] * len(images),
-        images=list(images),
+        images=load_rgb_images(images),
         return_tensors="pt",
         padding=True,
     )
@@ -41,11 +41,11 @@ def seed_retrieve_images_from_text(
 
 
 def seed_retrieve_fixed(
-    bundle: ClipBundle, query: str, images: Sequence[Image.Image], k: int = 3
+    bundle: ClipBundle, query: str, images: Sequence[ImageLike], k: int = 3
 ) -> list[int]:
     """The same full re-encoding per query, ranking along the image axis (correct, slow)."""
     inputs = bundle.processor(
-        text=[query], images=list(images), return_tensors="pt", padding=True
+        text=[query], images=load_rgb_images(images), return_tensors="pt", padding=True
     )
     inputs = {key: value.to(bundle.device) for key, value in inputs.items()}
     with torch.no_grad():
