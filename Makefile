@@ -12,7 +12,7 @@ NBMAKE_TIMEOUT ?= 600
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cmalign-installed
 
-.PHONY: install lab test test-all lint html clean-html bench
+.PHONY: install lab test test-fast lint html bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +29,16 @@ install: $(STAMP)
 lab: install
 	$(BIN)/jupyter lab --no-browser --port=$(PORT) --ServerApp.root_dir=notebooks
 
+# Unit tests including the slow ones (toy-model quality on a fresh seed, every
+# lesson on a ViT-B/32-architecture checkpoint with the photos, a quick
+# benchmark), then every lesson as it ships. Plain `pytest` skips the slow ones.
 test: install
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) notebooks/
-
-# Everything, including the slow tests (toy-model quality, lessons on a ViT-B/32).
-test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 	$(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) notebooks/
+
+# The quick loop while editing: fast unit tests only.
+test-fast: install
+	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check cmalign tests notebooks

@@ -96,13 +96,12 @@ def _positives(
     return same | between(text_idx.tolist(), image_idx.tolist()).T
 
 
-def _param_groups(
-    model: CLIPModel, weight_decay: float, train_only: Sequence[str] | None
-):
+def _param_groups(model: CLIPModel, weight_decay: float) -> list[dict]:
+    """AdamW groups of the trainable parameters; no decay on gains, biases,
+    embeddings and the temperature (as in open_clip)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
-        if train_only is not None and not any(key in name for key in train_only):
-            param.requires_grad_(False)
+        if not param.requires_grad:
             continue
         plain = param.ndim < 2 or "embedding" in name or "logit_scale" in name
         (no_decay if plain else decay).append(param)
@@ -180,8 +179,17 @@ def fit(
                 eval_dataset.text_to_image, len(eval_dataset.images)
             )
         evaluation = (*encode_dataset(processor, eval_dataset), relevance)
+    frozen = [
+        param
+        for name, param in model.named_parameters()
+        if train_only is not None
+        and not any(key in name for key in train_only)
+        and param.requires_grad
+    ]
+    for param in frozen:  # no gradients for them; unfrozen again when fit returns
+        param.requires_grad_(False)
     optimizer = torch.optim.AdamW(
-        _param_groups(model, weight_decay, train_only),
+        _param_groups(model, weight_decay),
         lr=lr,
         betas=(0.9, 0.98),
         eps=1e-6,
@@ -255,5 +263,7 @@ def fit(
         if callback is not None:
             callback(record)
     history["seconds"] = [time.perf_counter() - start]
+    for param in frozen:
+        param.requires_grad_(True)
     model.eval()
     return history

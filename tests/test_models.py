@@ -69,3 +69,15 @@ def test_vitb32_architecture_checkpoint(vitb32_dir, photos):
     assert pixels.shape == (1, 3, 224, 224)
     with pytest.warns(UserWarning, match="1 of 2 captions exceed the 77-token context"):
         cmalign.embed_texts(bundle, ["a cat", "word " * 100], progress=False)
+
+
+def test_real_hub_id_offline_fails_fast_without_offline_flag(tmp_path, monkeypatch):
+    """No monkeypatched probe: on a machine without the hub, the real code path."""
+    if models._hub_reachable(timeout=3):
+        pytest.skip("the Hugging Face Hub is reachable from here")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(cmalign.HubUnavailableError, match="offline"):
+        cmalign.load_clip("openai/clip-vit-base-patch32")
+    assert time.perf_counter() - start < 30

@@ -75,3 +75,30 @@ def test_temperature_clamp_holds():
     assert math.isclose(history["logit_scale"][0], 100.0, rel_tol=1e-5)
     assert max(history["logit_scale"]) <= 100.0 + 1e-4
     assert model.logit_scale.item() <= LOGIT_SCALE_MAX + 1e-6
+
+
+def test_fine_tune_only_projections_on_a_caption_folder(toy_bundle, photos):
+    """fit works on real image-caption folders (several captions per image)."""
+    import copy
+
+    model = copy.deepcopy(toy_bundle.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    history = fit(
+        model,
+        toy_bundle.processor,
+        photos,
+        steps=3,
+        batch_size=8,
+        lr=1e-3,
+        eval_dataset=photos,
+        eval_every=3,
+        seed=0,
+        progress=False,
+        train_only=["projection"],
+    )
+    changed = {
+        k for k, v in model.state_dict().items() if not torch.equal(v, before[k])
+    }
+    assert changed == {"visual_projection.weight", "text_projection.weight"}
+    assert len(history["eval_text_to_image_R@1"]) == 2
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again
