@@ -35,23 +35,28 @@ def test_shipped_toy_model_meets_its_targets_on_a_fresh_seed(toy_bundle):
 def test_lessons_run_on_the_vitb32_architecture_with_photos(notebook, vitb32_dir):
     """The real-model path of every lesson: 224 px, 512-d, 77 tokens (random weights)."""
     env = {**os.environ, "CMALIGN_MODEL": str(vitb32_dir), "CMALIGN_DATA": "photos"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--nbmake",
-            "--nbmake-timeout=900",
-            str(ROOT / "notebooks" / f"{notebook}.ipynb"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbmake",
+        "--nbmake-timeout=300",
+        str(ROOT / "notebooks" / f"{notebook}.ipynb"),
+    ]
+    for attempt in (1, 2):
+        try:
+            result = subprocess.run(
+                command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=480
+            )
+            break
+        except subprocess.TimeoutExpired:
+            # Seen once: kernel and client both idle, a message lost between them
+            # (every cell here takes < 30 s). Retry once; a second hang fails.
+            if attempt == 2:
+                raise
     assert result.returncode == 0, result.stdout[-4000:]
 
 
