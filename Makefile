@@ -26,8 +26,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Jupyter refuses to start as root unless told; containers often run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: install
-	$(BIN)/jupyter lab --no-browser --port=$(PORT) --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --no-browser --port=$(PORT) --ServerApp.root_dir=notebooks $(ALLOW_ROOT)
 
 # Unit tests including the slow ones (toy-model quality on a fresh seed, every
 # lesson on a ViT-B/32-architecture checkpoint with the photos, a quick
