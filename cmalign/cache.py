@@ -31,7 +31,8 @@ def model_key(bundle: ClipBundle) -> str:
     digest = hashlib.sha256(bundle.model.config.to_json_string().encode())
     params = list(bundle.model.parameters())
     for param in (params[0], params[len(params) // 2], params[-1]):
-        digest.update(param.detach().float().cpu().numpy().tobytes()[: 1 << 20])
+        sample = param.detach().flatten()[: 1 << 18]  # slice first: no full-tensor copy
+        digest.update(sample.float().cpu().numpy().tobytes())
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in bundle.name)[-60:]
     return f"{safe}-{digest.hexdigest()[:16]}"
 
