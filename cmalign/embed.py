@@ -33,6 +33,12 @@ def _autocast(bundle: ClipBundle, enabled: bool):
     return torch.autocast(device_type=bundle.device.type, dtype=torch.bfloat16)
 
 
+def _unit_rows(out) -> torch.Tensor:
+    """Projected features (``.pooler_output`` in transformers 5) as float32 unit rows."""
+    features = out.pooler_output if hasattr(out, "pooler_output") else out
+    return torch.nn.functional.normalize(features.float(), dim=-1).cpu()
+
+
 def preprocess_images(
     bundle: ClipBundle, images: Sequence[ImageLike], start: int = 0
 ) -> torch.Tensor:
@@ -67,8 +73,7 @@ def embed_pixels(
         out = bundle.model.get_image_features(
             pixel_values=pixel_values.to(bundle.device)
         )
-    features = out.pooler_output if hasattr(out, "pooler_output") else out
-    return torch.nn.functional.normalize(features.float(), dim=-1).cpu()
+    return _unit_rows(out)
 
 
 def embed_images(
@@ -201,8 +206,7 @@ def embed_texts(
         tokens = {k: v.to(bundle.device) for k, v in tokens.items()}
         with torch.inference_mode(), _autocast(bundle, autocast):
             out = bundle.model.get_text_features(**tokens)
-        features = out.pooler_output if hasattr(out, "pooler_output") else out
-        chunks.append(torch.nn.functional.normalize(features.float(), dim=-1).cpu())
+        chunks.append(_unit_rows(out))
     return torch.cat(chunks)
 
 
