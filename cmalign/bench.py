@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
 from . import toyworld
 from .baseline import seed_retrieve_fixed
@@ -31,7 +30,7 @@ from .embed import embed_pixels, embed_texts, preprocess_images
 from .images import load_rgb_images
 from .models import ClipBundle, load_clip
 from .retrieval import search
-from .toymodel import build_processor, build_tokenizer
+from .toymodel import build_vitb32_random
 
 
 def _best(fn, repeat: int = 3) -> float:
@@ -71,19 +70,9 @@ class _PeakRSS:
 
 def vitb32_bundle() -> ClipBundle:
     """Random-weight ViT-B/32 architecture with CLIP's real preprocessing."""
-    torch.manual_seed(0)
-    tokenizer = build_tokenizer(context_length=77)
-    config = CLIPConfig()
-    config.text_config.eos_token_id = tokenizer.eos_token_id
-    processor = build_processor(224, tokenizer)
-    processor = CLIPProcessor(
-        image_processor=processor.image_processor, tokenizer=tokenizer
-    )
+    model, processor = build_vitb32_random(seed=0)
     return ClipBundle(
-        CLIPModel(config).eval(),
-        processor,
-        "ViT-B/32 (random weights)",
-        torch.device("cpu"),
+        model, processor, "ViT-B/32 (random weights)", torch.device("cpu")
     )
 
 

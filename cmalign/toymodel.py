@@ -148,3 +148,21 @@ def build_toy_clip(
         embeddings.position_embedding.weight[1:] = table
         embeddings.position_embedding.weight[0] = 0
     return model, build_processor(tokenizer=tokenizer)
+
+
+def build_vitb32_random(seed: int = 0) -> tuple[CLIPModel, CLIPProcessor]:
+    """A random-weight CLIP with the real ViT-B/32 architecture and preprocessing.
+
+    ``CLIPConfig()`` defaults are openai/clip-vit-base-patch32's shapes (224 px,
+    patch 32, 512-d space, 77-token context). The hub is unreachable here, so the
+    weights are random and the tokenizer is the toy BPE with a 77-token limit:
+    shapes, costs and the code path are real, the semantics are not. Used by the
+    tests and ``python -m cmalign.bench``.
+    """
+    tokenizer = build_tokenizer(context_length=77)
+    config = CLIPConfig()
+    config.text_config.eos_token_id = tokenizer.eos_token_id
+    config.text_config.bos_token_id = tokenizer.bos_token_id
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    torch.manual_seed(seed)
+    return CLIPModel(config).eval(), build_processor(224, tokenizer)

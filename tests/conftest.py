@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
-from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
 import cmalign
 from cmalign.data import load_caption_folder, photos_dir
-from cmalign.toymodel import CLIP_MEAN, CLIP_STD, build_tokenizer
+from cmalign.toymodel import build_vitb32_random
 
 
 @pytest.fixture(scope="session")
@@ -27,31 +24,13 @@ def photos():
 def vitb32_dir(tmp_path_factory):
     """A random-weight CLIP with the real ViT-B/32 architecture, saved locally.
 
-    ``CLIPConfig()`` defaults are openai/clip-vit-base-patch32's shapes: 224 px
-    images, patch 32, 512-d space, 77-token context, 49,408-token vocabulary.
-    The weights are random (the hub is unreachable here) and the tokenizer is
-    the toy BPE with a 77-token limit, so only shapes and the code path are
-    real, not the semantics.
+    See :func:`cmalign.toymodel.build_vitb32_random`: real shapes (224 px,
+    512-d, 77 tokens) and code path, random weights, toy tokenizer.
     """
     folder = tmp_path_factory.mktemp("vit-b-32-random")
-    torch.manual_seed(0)
-    config = CLIPConfig()
-    tokenizer = build_tokenizer(context_length=77)
-    config.text_config.eos_token_id = tokenizer.eos_token_id
-    config.text_config.bos_token_id = tokenizer.bos_token_id
-    config.text_config.pad_token_id = tokenizer.pad_token_id
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        image_processor = CLIPImageProcessor(
-            size={"shortest_edge": 224},
-            crop_size={"height": 224, "width": 224},
-            image_mean=CLIP_MEAN,
-            image_std=CLIP_STD,
-        )
-    CLIPModel(config).save_pretrained(folder)
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(
-        folder
-    )
+    model, processor = build_vitb32_random(seed=0)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
     return folder
 
 
