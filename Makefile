@@ -53,4 +53,4 @@ html: install
 	@echo "HTML written to build/html/"
 
 bench: install
-	$(BIN)/python -m cmalign.bench --out docs/results
+	$(BIN)/python -m benchmarks.run --out docs/results

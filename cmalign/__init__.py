@@ -7,12 +7,15 @@ The most used names are importable from the top level::
     image_emb = cmalign.embed_images(bundle, images)
     text_emb = cmalign.embed_texts(bundle, captions)
 
-Modules: models, embed, images, losses, retrieval, metrics, geometry, plots,
-data, toyworld, train, cache, exercises, bench (each says which notebook
-teaches it).
+Modules (each says which notebook teaches it): models and checkpoint (load and
+save a CLIP), features (model inputs -> unit rows), embed (batched embedding),
+cache, images, losses, train, metrics, retrieval, geometry, plots, data,
+naive (the original slow retrieval, for comparison), exercises, standin (an
+offline stand-in for OpenAI's checkpoint) and the package ``toy`` (the
+procedural world and its small CLIP).
 """
 
-from . import data, exercises, geometry, losses, metrics, plots, retrieval, toymodel
+from . import data, exercises, geometry, losses, metrics, plots, retrieval, toy
 from .embed import class_embeddings, embed_images, embed_texts
 from .models import DEFAULT_MODEL, ClipBundle, HubUnavailableError, load_clip
 from .utils import set_seed
@@ -25,15 +28,15 @@ __all__ = [
     "HubUnavailableError",
     "class_embeddings",
     "data",
-    "exercises",
-    "plots",
     "embed_images",
     "embed_texts",
+    "exercises",
     "geometry",
     "load_clip",
     "losses",
     "metrics",
+    "plots",
     "retrieval",
     "set_seed",
-    "toymodel",
+    "toy",
 ]

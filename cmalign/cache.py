@@ -7,8 +7,10 @@ key combines the model's name with a fingerprint of its config and weights,
 so retraining or swapping a model never reuses old vectors, and an edited
 image gets a new hash. An entry that cannot be read, has the wrong shape or is
 not a finite unit vector is reported, recomputed and overwritten — never
-silently reused. Taught in notebooks/05_retrieval_evaluation.ipynb; measured
-by ``python -m cmalign.bench``.
+silently reused. The cache sits below :mod:`cmalign.embed`: it is handed the
+function that computes missing embeddings and never imports it.
+Taught in notebooks/05_retrieval_evaluation.ipynb; measured by
+``python -m benchmarks.run``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +73,7 @@ def cached_image_embeddings(
     bundle: ClipBundle,
     images: Sequence[str | os.PathLike],
     cache_dir: str | os.PathLike,
-    batch_size: int = 32,
-    progress: bool = True,
-    autocast: bool = False,
+    compute: Callable[[list], torch.Tensor],
 ) -> torch.Tensor:
     """Embeddings of image files, computing only those not cached yet.
 
@@ -84,13 +84,14 @@ def cached_image_embeddings(
         Image files (PIL images or arrays cannot be cached: they have no file).
     cache_dir : str or PathLike
         Root folder of the cache (created if missing).
+    compute : callable
+        ``compute(paths)`` returns the (len(paths), embed_dim) unit rows of the
+        images not cached yet (``embed_images`` passes its own batched loop).
 
     Returns
     -------
     torch.Tensor of shape (n_images, embed_dim), float32, unit rows, in input order.
     """
-    from .embed import embed_images
-
     bad = [
         i for i, item in enumerate(images) if not isinstance(item, (str, os.PathLike))
     ]
@@ -120,13 +121,7 @@ def cached_image_embeddings(
         first_of.setdefault(hashes[i], i)
     if first_of:
         todo = list(first_of.values())
-        fresh = embed_images(
-            bundle,
-            [images[i] for i in todo],
-            batch_size=batch_size,
-            progress=progress,
-            autocast=autocast,
-        )
+        fresh = compute([images[i] for i in todo])
         for i, vector in zip(todo, fresh.numpy()):
             _write(folder / f"{hashes[i]}.npy", vector)
             found[hashes[i]] = vector

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from .metrics import relevance_from_index
+from .toy.world import make_dataset
 from .utils import REPO_ROOT
 
 MANIFESTS = ("captions.csv", "captions.jsonl")
@@ -48,8 +50,6 @@ class CaptionSet:
 
     def relevance(self) -> torch.Tensor:
         """Bool (n_texts, n_images): each caption is relevant to its own image only."""
-        from .metrics import relevance_from_index
-
         return relevance_from_index(self.text_to_image, len(self.images))
 
     def first_captions(self) -> list[str]:
@@ -58,6 +58,20 @@ class CaptionSet:
         for caption, image in zip(self.captions, self.text_to_image):
             first.setdefault(image, caption)
         return [first[i] for i in range(len(self.images))]
+
+    def zero_shot_task(
+        self,
+    ) -> tuple[list[Path], list[int], list[str], tuple[str, ...]]:
+        """One class per image, named by ``PHOTO_CLASSES`` or else by the file stem.
+
+        Returns
+        -------
+        images, labels (class index per image), class names, prompt templates
+        """
+        names = [
+            PHOTO_CLASSES.get(p.stem, p.stem.replace("_", " ")) for p in self.images
+        ]
+        return list(self.images), list(range(len(names))), names, PHOTO_TEMPLATES
 
 
 def _rows(manifest: Path):
@@ -171,6 +185,7 @@ PHOTO_CLASSES = {
     "china": "temple",
     "flower": "flower",
 }
+PHOTO_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.")
 
 
 def load_lesson_data(name: str = "toy", n: int = 64, seed: int = 0):
@@ -187,43 +202,10 @@ def load_lesson_data(name: str = "toy", n: int = 64, seed: int = 0):
     Returns
     -------
     ToyDataset or CaptionSet
-        Both have ``images``, ``captions``, ``text_to_image`` and ``relevance()``.
+        Both have ``images``, ``captions``, ``text_to_image``, ``relevance()``,
+        ``first_captions()`` and ``zero_shot_task()`` (toy world: the colour of
+        the single-object images; photos and folders: one class per image).
     """
     if name == "toy":
-        from .toyworld import make_dataset
-
         return make_dataset(n, seed=seed, split="test")
     return load_caption_folder(photos_dir() if name == "photos" else name)
-
-
-def zero_shot_task(data) -> tuple[list, list[int], list[str], tuple[str, ...]]:
-    """A zero-shot classification task for lesson data.
-
-    Toy world: colour of the single-object images. Photos: one class per image
-    (``PHOTO_CLASSES``). Other folders: one class per image, named by file stem.
-
-    Returns
-    -------
-    images, labels, class names, prompt templates
-    """
-    if hasattr(data, "attributes"):
-        from .toyworld import COLORS
-
-        names = list(COLORS)
-        single = [i for i, a in enumerate(data.attributes) if len(a["objects"]) == 1]
-        labels = [
-            names.index(data.attributes[i]["objects"][0]["color"]) for i in single
-        ]
-        return (
-            [data.images[i] for i in single],
-            labels,
-            names,
-            ("a {} object", "a {} shape", "a photo of a {} object"),
-        )
-    names = [PHOTO_CLASSES.get(p.stem, p.stem.replace("_", " ")) for p in data.images]
-    return (
-        list(data.images),
-        list(range(len(names))),
-        names,
-        ("a photo of a {}.", "a picture of a {}.", "an image of a {}."),
-    )

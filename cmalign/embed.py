@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .cache import cached_image_embeddings
+from .features import image_features, text_features
 from .images import ImageLike, load_rgb_images
 from .models import ClipBundle
 
@@ -31,12 +33,6 @@ def _autocast(bundle: ClipBundle, enabled: bool):
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=bundle.device.type, dtype=torch.bfloat16)
-
-
-def _unit_rows(out) -> torch.Tensor:
-    """Projected features (``.pooler_output`` in transformers 5) as float32 unit rows."""
-    features = out.pooler_output if hasattr(out, "pooler_output") else out
-    return torch.nn.functional.normalize(features.float(), dim=-1).cpu()
 
 
 def preprocess_images(
@@ -70,10 +66,7 @@ def embed_pixels(
     torch.Tensor of shape (n, embed_dim), float32, unit rows, on CPU.
     """
     with torch.inference_mode(), _autocast(bundle, autocast):
-        out = bundle.model.get_image_features(
-            pixel_values=pixel_values.to(bundle.device)
-        )
-    return _unit_rows(out)
+        return image_features(bundle.model, pixel_values.to(bundle.device)).cpu()
 
 
 def embed_images(
@@ -114,22 +107,17 @@ def embed_images(
         raise TypeError("images must be a sequence (list) of images or paths")
     if len(images) == 0:
         raise ValueError("images is empty")
-    if cache_dir is not None:
-        from .cache import cached_image_embeddings
 
-        return cached_image_embeddings(
-            bundle,
-            images,
-            cache_dir,
-            batch_size=batch_size,
-            progress=progress,
-            autocast=autocast,
-        )
-    chunks = []
-    for start in _batches(len(images), batch_size, progress, "embedding images"):
-        pixels = preprocess_images(bundle, images[start : start + batch_size], start)
-        chunks.append(embed_pixels(bundle, pixels, autocast=autocast))
-    return torch.cat(chunks)
+    def compute(todo: Sequence[ImageLike]) -> torch.Tensor:
+        chunks = []
+        for start in _batches(len(todo), batch_size, progress, "embedding images"):
+            pixels = preprocess_images(bundle, todo[start : start + batch_size], start)
+            chunks.append(embed_pixels(bundle, pixels, autocast=autocast))
+        return torch.cat(chunks)
+
+    if cache_dir is not None:
+        return cached_image_embeddings(bundle, images, cache_dir, compute)
+    return compute(images)
 
 
 def _check_texts(texts: Sequence[str]) -> None:
@@ -144,6 +132,27 @@ def _check_texts(texts: Sequence[str]) -> None:
             raise ValueError(f"text {i} is empty")
 
 
+def warn_if_truncated(tokenizer, texts: Sequence[str], limit: int) -> list[int]:
+    """Warn when captions are longer than ``limit`` tokens; return their indices.
+
+    ``limit`` is the model's context (77 for OpenAI CLIP), taken from the model
+    config: OpenAI's published tokenizer files set no ``model_max_length``.
+    The warning says how many captions will be cut and which is first.
+    """
+    lengths = [
+        len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]
+    ]
+    too_long = [i for i, n in enumerate(lengths) if n > limit]
+    if too_long:
+        warnings.warn(
+            f"{len(too_long)} of {len(texts)} captions exceed the {limit}-token "
+            f"context and were truncated (first: text {too_long[0]}, "
+            f"{lengths[too_long[0]]} tokens)",
+            stacklevel=4,
+        )
+    return too_long
+
+
 def tokenize(bundle: ClipBundle, texts: Sequence[str]) -> dict[str, torch.Tensor]:
     """Tokenise captions, padding to the longest and truncating to the context.
 
@@ -155,25 +164,15 @@ def tokenize(bundle: ClipBundle, texts: Sequence[str]) -> dict[str, torch.Tensor
     """
     _check_texts(texts)
     tokenizer = bundle.processor.tokenizer
-    limit = bundle.context_length
-    lengths = [
-        len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]
-    ]
-    too_long = [i for i, n in enumerate(lengths) if n > limit]
-    if too_long:
-        warnings.warn(
-            f"{len(too_long)} of {len(texts)} captions exceed the {limit}-token "
-            f"context and were truncated (first: text {too_long[0]}, "
-            f"{lengths[too_long[0]]} tokens)",
-            stacklevel=3,
-        )
-    return tokenizer(
+    warn_if_truncated(tokenizer, texts, bundle.context_length)
+    tokens = tokenizer(
         list(texts),
         padding=True,
         truncation=True,
-        max_length=limit,
+        max_length=bundle.context_length,
         return_tensors="pt",
     )
+    return {k: tokens[k] for k in ("input_ids", "attention_mask")}
 
 
 def embed_texts(
@@ -205,8 +204,7 @@ def embed_texts(
         tokens = tokenize(bundle, texts[start : start + batch_size])
         tokens = {k: v.to(bundle.device) for k, v in tokens.items()}
         with torch.inference_mode(), _autocast(bundle, autocast):
-            out = bundle.model.get_text_features(**tokens)
-        chunks.append(_unit_rows(out))
+            chunks.append(text_features(bundle.model, **tokens).cpu())
     return torch.cat(chunks)
 
 

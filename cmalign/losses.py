@@ -104,20 +104,28 @@ def clip_loss(
     torch.Tensor, scalar
     """
     _pair(image_emb, text_emb)
-    logits = _scale(logit_scale) * image_emb @ text_emb.T  # (n_images, n_texts)
-    n = len(logits)
+    logits_per_image = (
+        _scale(logit_scale) * image_emb @ text_emb.T
+    )  # (n_images, n_texts)
+    logits_per_text = logits_per_image.T  # (n_texts, n_images)
+    n = len(logits_per_image)
     if positives is None:
-        labels = torch.arange(n, device=logits.device)
-        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-    positives = torch.as_tensor(positives, device=logits.device)
+        labels = torch.arange(n, device=logits_per_image.device)
+        return (
+            F.cross_entropy(logits_per_image, labels)
+            + F.cross_entropy(logits_per_text, labels)
+        ) / 2
+    positives = torch.as_tensor(positives, device=logits_per_image.device)
     if positives.shape != (n, n) or positives.dtype != torch.bool:
         raise ValueError(f"positives must be a bool tensor of shape {(n, n)}")
     if not positives.diagonal().all():
         raise ValueError("positives must include the diagonal (each pair is positive)")
-    targets = positives.float()
-    image_to_text = F.cross_entropy(logits, targets / targets.sum(1, keepdim=True))
+    targets = positives.float()  # (n_images, n_texts)
+    image_to_text = F.cross_entropy(
+        logits_per_image, targets / targets.sum(1, keepdim=True)
+    )
     text_to_image = F.cross_entropy(
-        logits.T, targets.T / targets.T.sum(1, keepdim=True)
+        logits_per_text, targets.T / targets.T.sum(1, keepdim=True)
     )
     return (image_to_text + text_to_image) / 2
 
@@ -147,9 +155,12 @@ def siglip_loss(
     and ``transformers.SiglipModel``).
     """
     _pair(image_emb, text_emb)
-    logits = _scale(logit_scale) * image_emb @ text_emb.T + _scale(
+    logits_per_image = _scale(logit_scale) * image_emb @ text_emb.T + _scale(
         logit_bias, "logit_bias"
+    )  # (n_images, n_texts)
+    n = len(logits_per_image)
+    signs = (
+        2 * torch.eye(n, device=logits_per_image.device, dtype=logits_per_image.dtype)
+        - 1
     )
-    n = len(logits)
-    signs = 2 * torch.eye(n, device=logits.device, dtype=logits.dtype) - 1
-    return -F.logsigmoid(signs * logits).sum() / n
+    return -F.logsigmoid(signs * logits_per_image).sum() / n

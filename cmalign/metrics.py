@@ -114,13 +114,15 @@ def retrieval_metrics(
         )
     if not all(isinstance(k, int) and k >= 1 for k in ks):
         raise ValueError(f"ks must be positive ints, got {ks}")
-    similarity = text_emb.float() @ image_emb.float().T  # (n_texts, n_images)
+    # open_clip's names; the scale is left out (ranks do not depend on it).
+    logits_per_text = text_emb.float() @ image_emb.float().T  # (n_texts, n_images)
+    logits_per_image = logits_per_text.T  # (n_images, n_texts)
     try:
-        t2i = ranks(similarity, relevance)
+        t2i = ranks(logits_per_text, relevance)
     except ValueError as err:
         raise ValueError(f"text->image: {err} (text index)") from None
     try:
-        i2t = ranks(similarity.T, relevance.T)
+        i2t = ranks(logits_per_image, relevance.T)
     except ValueError as err:
         raise ValueError(
             f"image->text: {err} (image index; it has no caption)"

@@ -2,15 +2,16 @@
 
 ``fit`` trains any ``transformers.CLIPModel`` on image-caption pairs (the toy
 world, or a caption folder of your own) with AdamW, linear warm-up then
-cosine decay, CLIP's learnable temperature clamped at ln(100), and a history
-of loss, temperature and held-out recall for plotting. No global state: the
-seed, the data order and the model are all passed in.
-Taught in notebooks/03_training_alignment.ipynb.
+cosine decay (:func:`~cmalign.optim.warmup_cosine`), CLIP's learnable temperature clamped at
+ln(100), optional freezing (:func:`~cmalign.optim.freeze_all_but`), and a
+history of loss, scale and held-out recall (:func:`evaluate`) for plotting.
+One step is :func:`train_step`; the optimiser's pieces live in :mod:`cmalign.optim`. No global state: the seed, the data order and the model
+are all passed in. notebooks/03_training_alignment.ipynb writes the loop out
+by hand and then uses ``fit``.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -18,21 +19,42 @@ import torch
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
+from .embed import warn_if_truncated
+from .features import image_features, text_features
 from .images import load_rgb_images
 from .losses import clamp_logit_scale_, clip_loss
-from .metrics import retrieval_metrics
+from .metrics import relevance_from_index, retrieval_metrics
+from .optim import freeze_all_but, param_groups, warmup_cosine
 
 
 def encode_dataset(
-    processor: CLIPProcessor, dataset, batch_size: int = 512
+    processor: CLIPProcessor,
+    dataset,
+    context_length: int | None = None,
+    batch_size: int = 512,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Preprocess every image and caption once.
+
+    Parameters
+    ----------
+    context_length : int, optional
+        Where captions are cut (with a warning): the model's
+        ``config.text_config.max_position_embeddings``. Defaults to the
+        tokenizer's ``model_max_length`` when it has a real one (OpenAI's
+        published tokenizer files set none, so pass it for real models).
 
     Returns
     -------
     pixel_values : torch.Tensor of shape (n_images, 3, H, W)
     tokens : dict of input_ids and attention_mask, each (n_texts, longest)
     """
+    if context_length is None:
+        context_length = processor.tokenizer.model_max_length
+        if context_length > 100_000:  # transformers' "no limit" placeholder
+            raise ValueError(
+                "the tokenizer sets no model_max_length; pass context_length="
+                "model.config.text_config.max_position_embeddings"
+            )
     pixels = [
         processor.image_processor(
             images=load_rgb_images(dataset.images[i : i + batch_size]),
@@ -40,21 +62,15 @@ def encode_dataset(
         )["pixel_values"]
         for i in range(0, len(dataset.images), batch_size)
     ]
+    warn_if_truncated(processor.tokenizer, dataset.captions, context_length)
     tokens = processor.tokenizer(
-        list(dataset.captions), padding=True, truncation=True, return_tensors="pt"
+        list(dataset.captions),
+        padding=True,
+        truncation=True,
+        max_length=context_length,
+        return_tensors="pt",
     )
-    return torch.cat(pixels), dict(tokens)
-
-
-def _features(
-    model: CLIPModel, pixel_values, tokens
-) -> tuple[torch.Tensor, torch.Tensor]:
-    image = model.get_image_features(pixel_values=pixel_values).pooler_output
-    text = model.get_text_features(**tokens).pooler_output
-    return (
-        torch.nn.functional.normalize(image, dim=-1),
-        torch.nn.functional.normalize(text, dim=-1),
-    )
+    return torch.cat(pixels), {k: tokens[k] for k in ("input_ids", "attention_mask")}
 
 
 @torch.no_grad()
@@ -71,22 +87,28 @@ def evaluate(
     device = next(model.parameters()).device
     image_emb, text_emb = [], []
     for i in range(0, len(pixel_values), batch_size):
-        batch = {k: v[i : i + batch_size].to(device) for k, v in tokens.items()}
-        image, text = _features(
-            model, pixel_values[i : i + batch_size].to(device), batch
+        image_emb.append(
+            image_features(model, pixel_values[i : i + batch_size].to(device)).cpu()
         )
-        image_emb.append(image.cpu())
-        text_emb.append(text.cpu())
+    for i in range(0, len(tokens["input_ids"]), batch_size):
+        batch = {k: v[i : i + batch_size].to(device) for k, v in tokens.items()}
+        text_emb.append(text_features(model, **batch).cpu())
     model.train(was_training)
     return retrieval_metrics(
         torch.cat(image_emb), torch.cat(text_emb), relevance=relevance
     )
 
 
-def _positives(
+def batch_positives(
     dataset, text_idx: torch.Tensor, image_idx: torch.Tensor
 ) -> torch.Tensor:
-    """positives[i, j]: caption j describes image i (same image, or the world says so)."""
+    """positives[i, j]: caption j describes image i (same image, or the world says so).
+
+    Returns
+    -------
+    torch.Tensor of shape (n_images, n_texts), bool — the orientation of
+    ``logits_per_image``.
+    """
     same = (
         image_idx[:, None] == torch.as_tensor(dataset.text_to_image)[text_idx][None, :]
     )
@@ -96,19 +118,48 @@ def _positives(
     return same | between(text_idx.tolist(), image_idx.tolist()).T
 
 
-def _param_groups(model: CLIPModel, weight_decay: float) -> list[dict]:
-    """AdamW groups of the trainable parameters; no decay on gains, biases,
-    embeddings and the temperature (as in open_clip)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        plain = param.ndim < 2 or "embedding" in name or "logit_scale" in name
-        (no_decay if plain else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def train_step(
+    model: CLIPModel,
+    optimizer: torch.optim.Optimizer,
+    pixel_values: torch.Tensor,
+    tokens: dict[str, torch.Tensor],
+    positives: torch.Tensor | None = None,
+) -> float:
+    """One optimiser step on one batch of pairs; returns the loss.
+
+    The temperature is clamped after the step (``logit_scale`` <= 100).
+    """
+    image_emb = image_features(model, pixel_values)
+    text_emb = text_features(model, **tokens)
+    loss = clip_loss(image_emb, text_emb, model.logit_scale.exp(), positives=positives)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()}; lower lr")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    clamp_logit_scale_(model.logit_scale)
+    return loss.item()
+
+
+def _eval_data(processor: CLIPProcessor, eval_dataset, context_length: int):
+    if hasattr(eval_dataset, "relevance"):
+        relevance = eval_dataset.relevance()
+    else:
+        relevance = relevance_from_index(
+            eval_dataset.text_to_image, len(eval_dataset.images)
+        )
+    return (*encode_dataset(processor, eval_dataset, context_length), relevance)
+
+
+HISTORY_KEYS = (
+    "step",
+    "loss",
+    "logit_scale",
+    "lr",
+    "eval_step",
+    "eval_text_to_image_R@1",
+    "eval_image_to_text_R@1",
+)
 
 
 def fit(
@@ -137,7 +188,7 @@ def fit(
         A ``CLIPModel`` (toy or real) and its processor.
     dataset
         Has ``images``, ``captions`` and ``text_to_image`` (a
-        :class:`~cmalign.toyworld.ToyDataset` or :class:`~cmalign.data.CaptionSet`).
+        :class:`~cmalign.toy.world.ToyDataset` or :class:`~cmalign.data.CaptionSet`).
         Each step samples ``batch_size`` captions with their images.
     steps, batch_size, lr, weight_decay
         Optimisation settings (AdamW).
@@ -159,61 +210,22 @@ def fit(
     -------
     dict of lists
         ``step``, ``loss``, ``logit_scale`` and ``lr`` per step; ``eval_step``,
-        ``eval_text_to_image_R@1``, ``eval_image_to_text_R@1`` per evaluation.
+        ``eval_text_to_image_R@1``, ``eval_image_to_text_R@1`` per evaluation;
+        ``seconds`` (one entry).
     """
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model.to(device).train()
-    pixel_values, tokens = encode_dataset(processor, dataset)
+    context_length = model.config.text_config.max_position_embeddings
+    pixel_values, tokens = encode_dataset(processor, dataset, context_length)
     text_to_image = torch.as_tensor(dataset.text_to_image)
-    evaluation = None
-    if eval_dataset is not None:
-        relevance = (
-            eval_dataset.relevance() if hasattr(eval_dataset, "relevance") else None
-        )
-        if relevance is None:
-            from .metrics import relevance_from_index
-
-            relevance = relevance_from_index(
-                eval_dataset.text_to_image, len(eval_dataset.images)
-            )
-        evaluation = (*encode_dataset(processor, eval_dataset), relevance)
-    frozen = [
-        param
-        for name, param in model.named_parameters()
-        if train_only is not None
-        and not any(key in name for key in train_only)
-        and param.requires_grad
-    ]
-    for param in frozen:  # no gradients for them; unfrozen again when fit returns
-        param.requires_grad_(False)
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, weight_decay),
-        lr=lr,
-        betas=(0.9, 0.98),
-        eps=1e-6,
+    evaluation = (
+        _eval_data(processor, eval_dataset, context_length)
+        if eval_dataset is not None
+        else None
     )
-    warmup = max(1, int(0.05 * steps)) if warmup is None else warmup
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    history: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "step",
-            "loss",
-            "logit_scale",
-            "lr",
-            "eval_step",
-            "eval_text_to_image_R@1",
-            "eval_image_to_text_R@1",
-        )
-    }
+    history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
 
     def run_eval(step: int) -> None:
         metrics = evaluate(model, *evaluation)
@@ -221,49 +233,51 @@ def fit(
         for key in ("text_to_image_R@1", "image_to_text_R@1"):
             history[f"eval_{key}"].append(metrics[key])
 
-    if evaluation is not None:
-        run_eval(0)
-    start = time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc="training", disable=not progress)
-    for step in bar:
-        text_idx = torch.randint(len(text_to_image), (batch_size,), generator=generator)
-        image_idx = text_to_image[text_idx]
-        batch_tokens = {k: v[text_idx].to(device) for k, v in tokens.items()}
-        image_emb, text_emb = _features(
-            model, pixel_values[image_idx].to(device), batch_tokens
+    with freeze_all_but(model, train_only):
+        optimizer = torch.optim.AdamW(
+            param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6
         )
-        positives = _positives(dataset, text_idx, image_idx) if multi_positive else None
-        positives = positives.to(device) if positives is not None else None
-        loss = clip_loss(
-            image_emb, text_emb, model.logit_scale.exp(), positives=positives
+        warmup = max(1, int(0.05 * steps)) if warmup is None else warmup
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_cosine(steps, warmup)
         )
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at step {step}; lower lr"
+        if evaluation is not None:
+            run_eval(0)
+        start = time.perf_counter()
+        bar = tqdm(range(1, steps + 1), desc="training", disable=not progress)
+        for step in bar:
+            text_idx = torch.randint(
+                len(text_to_image), (batch_size,), generator=generator
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        clamp_logit_scale_(model.logit_scale)
-        record = {
-            "step": step,
-            "loss": loss.item(),
-            "logit_scale": model.logit_scale.exp().item(),
-            "lr": optimizer.param_groups[0]["lr"],
-        }
-        for key, value in record.items():
-            history[key].append(value)
-        if evaluation is not None and (step % eval_every == 0 or step == steps):
-            run_eval(step)
-            record["eval_text_to_image_R@1"] = history["eval_text_to_image_R@1"][-1]
-        bar.set_postfix(
-            loss=f"{record['loss']:.3f}", scale=f"{record['logit_scale']:.1f}"
-        )
-        if callback is not None:
-            callback(record)
-    history["seconds"] = [time.perf_counter() - start]
-    for param in frozen:
-        param.requires_grad_(True)
+            image_idx = text_to_image[text_idx]
+            positives = (
+                batch_positives(dataset, text_idx, image_idx).to(device)
+                if multi_positive
+                else None
+            )
+            lr_now = optimizer.param_groups[0]["lr"]
+            loss = train_step(
+                model,
+                optimizer,
+                pixel_values[image_idx].to(device),
+                {k: v[text_idx].to(device) for k, v in tokens.items()},
+                positives,
+            )
+            scheduler.step()
+            record = {
+                "step": step,
+                "loss": loss,
+                "logit_scale": model.logit_scale.exp().item(),
+                "lr": lr_now,
+            }
+            for key, value in record.items():
+                history[key].append(value)
+            if evaluation is not None and (step % eval_every == 0 or step == steps):
+                run_eval(step)
+                record["eval_text_to_image_R@1"] = history["eval_text_to_image_R@1"][-1]
+            bar.set_postfix(loss=f"{loss:.3f}", scale=f"{record['logit_scale']:.1f}")
+            if callback is not None:
+                callback(record)
+        history["seconds"] = [time.perf_counter() - start]
     model.eval()
     return history

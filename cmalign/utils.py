@@ -35,8 +35,15 @@ def set_seed(seed: int = 0) -> None:
 
 
 def default_device() -> str:
-    """Return ``"cuda"`` when a GPU is usable, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """``$CMALIGN_DEVICE`` when set, else ``"cuda"``, Apple's ``"mps"`` or ``"cpu"``,
+    whichever is usable first."""
+    if os.environ.get("CMALIGN_DEVICE"):
+        return os.environ["CMALIGN_DEVICE"]
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
 
 
 def check_embeddings(
@@ -94,18 +101,3 @@ def check_embeddings(
                 "first (cosine similarity needs unit vectors)."
             )
     return emb
-
-
-def normalize(emb: torch.Tensor, name: str = "emb") -> torch.Tensor:
-    """L2-normalise rows after checking for NaN and zero vectors.
-
-    Parameters
-    ----------
-    emb : torch.Tensor of shape (n, dim)
-
-    Returns
-    -------
-    torch.Tensor of shape (n, dim), unit rows.
-    """
-    emb = check_embeddings(emb, name, normalised=False, allow_empty=True)
-    return torch.nn.functional.normalize(emb, dim=-1)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the toy model, a random-weight ViT-B/32 checkpoint, photos."""
+"""Shared fixtures: the toy model, the offline stand-in for OpenAI's ViT-B/32, photos."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import cmalign
+from cmalign import standin
 from cmalign.data import load_caption_folder, photos_dir
-from cmalign.toymodel import build_vitb32_random
 
 
 @pytest.fixture(scope="session")
@@ -21,17 +21,32 @@ def photos():
 
 
 @pytest.fixture(scope="session")
-def vitb32_dir(tmp_path_factory):
-    """A random-weight CLIP with the real ViT-B/32 architecture, saved locally.
+def openai_processor_dir(tmp_path_factory):
+    """OpenAI's published config, preprocessor and tokenizer files (no weights)."""
+    return standin.write_processor_files(tmp_path_factory.mktemp("openai-files"))
 
-    See :func:`cmalign.toymodel.build_vitb32_random`: real shapes (224 px,
-    512-d, 77 tokens) and code path, random weights, toy tokenizer.
-    """
-    folder = tmp_path_factory.mktemp("vit-b-32-random")
-    model, processor = build_vitb32_random(seed=0)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+
+@pytest.fixture(scope="session")
+def standin_cache(tmp_path_factory):
+    """A hub cache holding the stand-in for openai/clip-vit-base-patch32 with
+    ``model.safetensors`` (see :mod:`cmalign.standin`; random weights)."""
+    cache = tmp_path_factory.mktemp("hf-cache-safetensors")
+    standin.build_hub_cache(cache, layout="safetensors")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def standin_bin_cache(tmp_path_factory):
+    """The same stand-in with ``pytorch_model.bin`` only (the repo's main branch)."""
+    cache = tmp_path_factory.mktemp("hf-cache-bin")
+    standin.build_hub_cache(cache, layout="bin")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def vitb32_bundle(standin_cache) -> cmalign.ClipBundle:
+    """``load_clip("openai/clip-vit-base-patch32")`` on the stand-in, offline."""
+    return cmalign.load_clip(standin.REPO_ID, device="cpu", cache_dir=standin_cache)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 import cmalign
-from cmalign import cache, embed, toyworld
+from cmalign import cache, embed
+from cmalign.toy import world as toyworld
+from cmalign.toy.model import build_toy_clip
 
 
 @pytest.fixture
@@ -64,9 +66,7 @@ def test_stale_file_and_other_model_are_recomputed(
         cmalign.embed_images(toy_bundle, [files[2]], progress=False)[0],
         atol=1e-6,
     )
-    other = cmalign.ClipBundle(
-        *cmalign.toymodel.build_toy_clip(seed=1), "toy", torch.device("cpu")
-    )
+    other = cmalign.ClipBundle(*build_toy_clip(seed=1), "toy", torch.device("cpu"))
     other.model.eval()
     assert cache.model_key(other) != cache.model_key(
         toy_bundle

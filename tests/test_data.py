@@ -3,7 +3,7 @@ import json
 import pytest
 from PIL import Image
 
-from cmalign.data import load_caption_folder, photos_dir
+from cmalign.data import load_caption_folder, load_lesson_data, photos_dir
 
 
 def test_shipped_photos(photos):
@@ -73,10 +73,8 @@ def test_bad_jsonl_and_missing_things(tmp_path):
 
 
 def test_lesson_data_and_zero_shot_tasks(photos):
-    from cmalign.data import load_lesson_data, zero_shot_task
-
     toy = load_lesson_data("toy", n=30, seed=1)
-    images, labels, names, templates = zero_shot_task(toy)
+    images, labels, names, templates = toy.zero_shot_task()
     assert len(images) == len(labels) > 0 and all("{}" in t for t in templates)
     singles = [a for a in toy.attributes if len(a["objects"]) == 1]
     assert [names[label] for label in labels] == [
@@ -85,5 +83,5 @@ def test_lesson_data_and_zero_shot_tasks(photos):
     real = load_lesson_data("photos")
     assert real.captions == photos.captions
     assert real.relevance().sum() == len(real.captions)
-    images, labels, names, _ = zero_shot_task(real)
+    images, labels, names, _ = real.zero_shot_task()
     assert len(names) == len(images) == len(real.images) and "cat" in names

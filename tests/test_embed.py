@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 import cmalign
-from cmalign import toyworld
+from cmalign.toy import world as toyworld
 
 
 @pytest.fixture(scope="module")

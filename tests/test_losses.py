@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers.models.clip.modeling_clip import image_text_contrastive_loss
+
+try:  # transformers 5.x
+    from transformers.models.clip.modeling_clip import image_text_contrastive_loss
+except ImportError:  # transformers 4.x names the same function clip_loss
+    from transformers.models.clip.modeling_clip import (
+        clip_loss as image_text_contrastive_loss,
+    )
 
 from cmalign.losses import (
     LOGIT_SCALE_MAX,
@@ -35,7 +41,7 @@ def test_clip_loss_matches_transformers_forward_and_backward(n, scale, generator
 
 
 def test_clip_loss_equals_clipmodel_forward(toy_bundle):
-    from cmalign import toyworld
+    from cmalign.toy import world as toyworld
 
     data = toyworld.make_dataset(6, seed=3)
     inputs = toy_bundle.processor(

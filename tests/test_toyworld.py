@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from cmalign import toyworld
-from cmalign.toyworld import COLORS, HELDOUT_COMBOS, make_dataset, relevance_matrix
+from cmalign.toy.captions import article
+from cmalign.toy.spec import COLORS, HELDOUT_COMBOS
+from cmalign.toy.world import make_dataset, relevance_matrix
 
 
 def test_deterministic_per_seed_and_split():
@@ -124,6 +125,4 @@ def test_every_caption_fits_its_own_image():
     relevance = data.relevance()
     assert relevance[range(600), data.text_to_image].all()
     assert relevance.sum(1).float().mean() > 1.5  # captions are often generic
-    assert toyworld.article("orange") == "an" and "a orange" not in " ".join(
-        data.captions
-    )
+    assert article("orange") == "an" and "a orange" not in " ".join(data.captions)

@@ -2,19 +2,18 @@ import math
 
 import torch
 
-from cmalign import toyworld
-from cmalign.losses import LOGIT_SCALE_MAX
-from cmalign.toymodel import build_toy_clip
+from cmalign.features import image_features, text_features
+from cmalign.losses import LOGIT_SCALE_MAX, clip_loss
+from cmalign.toy import world as toyworld
+from cmalign.toy.model import build_toy_clip
 from cmalign.train import encode_dataset, fit
 
 
 def _loss_on(model, processor, data):
-    from cmalign.losses import clip_loss
-    from cmalign.train import _features
-
     pixels, tokens = encode_dataset(processor, data)
     with torch.no_grad():
-        image, text = _features(model.eval(), pixels, tokens)
+        model.eval()
+        image, text = image_features(model, pixels), text_features(model, **tokens)
         return clip_loss(image, text, model.logit_scale.exp()).item()
 
 

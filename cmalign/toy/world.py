@@ -9,7 +9,9 @@ like "a red circle" fits many images, retrieval in this world is scored with
 
 Some colour-shape pairs (``HELDOUT_COMBOS``) never appear in the ``"train"``
 split; the ``"heldout_combos"`` split is made of them, to measure
-compositional generalisation. Taught in notebooks/03_training_alignment.ipynb.
+compositional generalisation. The vocabulary lives in :mod:`.spec`, the
+painting in :mod:`.draw`, the wording in :mod:`.captions`.
+Taught in notebooks/03_training_alignment.ipynb.
 """
 
 from __future__ import annotations
@@ -18,38 +20,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
-IMAGE_SIZE = 40
-COLORS = {
-    "red": (220, 40, 40),
-    "orange": (245, 140, 20),
-    "yellow": (240, 230, 40),
-    "green": (40, 190, 60),
-    "cyan": (40, 220, 230),
-    "blue": (50, 80, 245),
-    "purple": (165, 60, 225),
-    "white": (240, 240, 240),
-}
-SHAPES = ["circle", "square", "triangle", "star", "cross"]
-SIZES = {"small": 10, "large": 18}
-POSITIONS = ["left", "right", "top", "bottom"]
-POSITION_WORDS = {
-    "left": "on the left",
-    "right": "on the right",
-    "top": "at the top",
-    "bottom": "at the bottom",
-}
-HELDOUT_COMBOS = {
-    ("red", "star"),
-    ("green", "triangle"),
-    ("blue", "circle"),
-    ("yellow", "cross"),
-    ("purple", "square"),
-}
-SPLITS = ("train", "test", "heldout_combos")
-_COLOR_NAMES, _SUPER = list(COLORS), 4
-_PREFIXES = ["", "a photo of ", "an image of ", "there is ", "a picture of "]
+from .captions import caption
+from .draw import render
+from .spec import (
+    COLOR_TEMPLATES,
+    COLORS,
+    HELDOUT_COMBOS,
+    IMAGE_SIZE,
+    POSITIONS,
+    SHAPE_TEMPLATES,
+    SHAPES,
+    SIZES,
+    SPLITS,
+)
+
+_COLOR_NAMES = list(COLORS)
 
 
 @dataclass
@@ -100,6 +87,23 @@ class ToyDataset:
             [self.specs[i] for i in text_idx], [self.attributes[i] for i in image_idx]
         )
 
+    def zero_shot_task(
+        self, key: str = "color"
+    ) -> tuple[list[Image.Image], list[int], list[str], tuple[str, ...]]:
+        """Classify the single-object images by ``key`` ("color" or "shape").
+
+        Returns
+        -------
+        images, labels (class index per image), class names, prompt templates
+        """
+        if key not in ("color", "shape"):
+            raise ValueError(f"key must be 'color' or 'shape', got {key!r}")
+        names = _COLOR_NAMES if key == "color" else SHAPES
+        single = [i for i, a in enumerate(self.attributes) if len(a["objects"]) == 1]
+        labels = [names.index(self.attributes[i]["objects"][0][key]) for i in single]
+        templates = COLOR_TEMPLATES if key == "color" else SHAPE_TEMPLATES
+        return [self.images[i] for i in single], labels, list(names), templates
+
 
 def _object_code(values: list, vocab: list) -> np.ndarray:
     return np.array([vocab.index(v) if v is not None else -1 for v in values])
@@ -146,54 +150,6 @@ def relevance_matrix(specs: list[dict], attributes: list[dict]) -> torch.Tensor:
     swapped = slot_match(0, 1) & slot_match(1, 0) & (rel == 0)
     two = same_count & (n_cap[:, None] == 2) & (straight | swapped)
     return torch.from_numpy(one | two)
-
-
-def _draw_shape(
-    draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, d: float, rgb: tuple
-) -> None:
-    r = d / 2
-    if shape == "circle":
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
-    elif shape == "square":
-        s = r * 0.85
-        draw.rectangle([cx - s, cy - s, cx + s, cy + s], fill=rgb)
-    elif shape == "triangle":
-        draw.polygon(
-            [(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], fill=rgb
-        )
-    elif shape == "star":
-        angles = np.pi / 2 + np.arange(10) * np.pi / 5
-        radii = np.where(np.arange(10) % 2 == 0, r, r * 0.42)
-        draw.polygon(
-            [(cx + q * np.cos(a), cy - q * np.sin(a)) for q, a in zip(radii, angles)],
-            fill=rgb,
-        )
-    elif shape == "cross":
-        w = r * 0.36
-        draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=rgb)
-        draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=rgb)
-
-
-def _render(objects: list[dict], rng: np.random.Generator) -> Image.Image:
-    size = IMAGE_SIZE * _SUPER
-    base = rng.integers(0, 70, size=3)
-    tilt = rng.normal(0, 12, size=3)
-    ramp = np.linspace(-1, 1, IMAGE_SIZE)[:, None, None] * tilt
-    background = np.clip(
-        base + ramp + rng.normal(0, 10, (IMAGE_SIZE, IMAGE_SIZE, 3)), 0, 255
-    )
-    canvas = Image.fromarray(background.astype(np.uint8)).resize(
-        (size, size), Image.NEAREST
-    )
-    draw = ImageDraw.Draw(canvas)
-    for obj in objects:
-        rgb = tuple(
-            int(np.clip(c + rng.integers(-18, 19), 0, 255))
-            for c in COLORS[obj["color"]]
-        )
-        cx, cy = (v * _SUPER for v in obj["center"])
-        _draw_shape(draw, obj["shape"], cx, cy, SIZES[obj["size"]] * _SUPER, rgb)
-    return canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX)
 
 
 def _sample_object(rng: np.random.Generator, split: str, force_heldout: bool) -> dict:
@@ -245,54 +201,6 @@ def _sample_image(rng: np.random.Generator, split: str) -> dict:
     return {"objects": objects, "layout": layout}
 
 
-def _noun_phrase(
-    obj: dict, rng: np.random.Generator, keep_all: bool
-) -> tuple[str, dict]:
-    keep = {
-        k: keep_all or rng.random() < p
-        for k, p in (("size", 0.5), ("color", 0.8), ("shape", 0.8))
-    }
-    if not (keep["color"] or keep["shape"]):
-        keep[("color", "shape")[rng.integers(2)]] = True
-    words = [obj[k] for k in ("size", "color") if keep[k]]
-    noun = obj["shape"] if keep["shape"] else ("object", "shape")[rng.integers(2)]
-    spec = {k: (obj[k] if keep[k] else None) for k in ("color", "shape", "size")}
-    spec["position"] = None
-    words.append(noun)
-    return " ".join([article(words[0]), *words]), spec
-
-
-def article(word: str) -> str:
-    """'an' before a vowel sound ("an orange circle"), else 'a'."""
-    return "an" if word[0] in "aeiou" else "a"
-
-
-def _caption(attrs: dict, rng: np.random.Generator) -> tuple[str, dict]:
-    prefix = _PREFIXES[rng.integers(len(_PREFIXES))]
-    objects = attrs["objects"]
-    if len(objects) == 1:
-        phrase, spec = _noun_phrase(objects[0], rng, keep_all=rng.random() < 0.3)
-        if rng.random() < 0.6:
-            phrase += " " + POSITION_WORDS[objects[0]["position"]]
-            spec["position"] = objects[0]["position"]
-        return (prefix + phrase).strip(), {"objects": [spec], "relation": None}
-    (p0, s0), (p1, s1) = (_noun_phrase(o, rng, rng.random() < 0.3) for o in objects)
-    style = rng.integers(3)
-    if style == 0:  # no relation, either order
-        text, specs = (
-            (f"{p0} and {p1}", [s0, s1])
-            if rng.random() < 0.5
-            else (f"{p1} and {p0}", [s1, s0])
-        )
-        return prefix + text, {"objects": specs, "relation": None}
-    horizontal = attrs["layout"] == "horizontal"
-    if style == 1:
-        text = f"{p0} {'to the left of' if horizontal else 'above'} {p1}"
-    else:
-        text = f"{p1} {'to the right of' if horizontal else 'below'} {p0}"
-    return prefix + text, {"objects": [s0, s1], "relation": attrs["layout"]}
-
-
 def make_dataset(
     n: int, seed: int = 0, split: str = "train", captions_per_image: int = 1
 ) -> ToyDataset:
@@ -326,19 +234,9 @@ def make_dataset(
     for _ in range(n):
         attrs = _sample_image(rng, split)
         for _ in range(captions_per_image):
-            text, spec = _caption(attrs, rng)
+            text, spec = caption(attrs, rng)
             captions.append(text)
             specs.append(spec)
-        images.append(_render(attrs["objects"], rng))
+        images.append(render(attrs["objects"], rng))
         attributes.append(attrs)
     return ToyDataset(images, captions, attributes, specs, captions_per_image)
-
-
-def vocabulary() -> list[str]:
-    """Every word the world's captions (and the lessons' prompts) use."""
-    words = set(
-        "a an and of the on at to there is photo image picture object shape "
-        "left right top bottom above below".split()
-    )
-    words |= set(COLORS) | set(SHAPES) | set(SIZES)
-    return sorted(words)

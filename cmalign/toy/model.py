@@ -6,12 +6,15 @@ configs, a ``CLIPImageProcessor`` set to the toy world's image size, and a
 as whole tokens (any other word still tokenises, letter by letter, so free
 queries never fail; they simply mean little to the model). Saved with
 ``save_pretrained``, it loads exactly like ``openai/clip-vit-base-patch32``.
-Trained by :mod:`cmalign.train_toy`; used in every lesson.
+Trained by :mod:`cmalign.toy.train`; used in every lesson.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
+from pathlib import Path
 
 import torch
 from transformers import (
@@ -23,8 +26,8 @@ from transformers import (
 )
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from .losses import LOGIT_SCALE_INIT
-from .toyworld import IMAGE_SIZE, vocabulary
+from ..losses import LOGIT_SCALE_INIT
+from .spec import IMAGE_SIZE, vocabulary
 
 CONTEXT_LENGTH = 32
 #: The standard CLIP preprocessing constants (OpenAI's dataset statistics).
@@ -55,7 +58,17 @@ def build_tokenizer(
             vocab.setdefault(merged, len(vocab))
     for special in ("<|startoftext|>", "<|endoftext|>"):
         vocab[special] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=context_length)
+    # Files, read positionally: the one constructor transformers 4 and 5 share.
+    with tempfile.TemporaryDirectory() as folder:
+        vocab_file, merges_file = Path(folder, "vocab.json"), Path(folder, "merges.txt")
+        vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        merges_file.write_text(
+            "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
+            encoding="utf-8",
+        )
+        return CLIPTokenizer(
+            str(vocab_file), str(merges_file), model_max_length=context_length
+        )
 
 
 def build_processor(
@@ -148,21 +161,3 @@ def build_toy_clip(
         embeddings.position_embedding.weight[1:] = table
         embeddings.position_embedding.weight[0] = 0
     return model, build_processor(tokenizer=tokenizer)
-
-
-def build_vitb32_random(seed: int = 0) -> tuple[CLIPModel, CLIPProcessor]:
-    """A random-weight CLIP with the real ViT-B/32 architecture and preprocessing.
-
-    ``CLIPConfig()`` defaults are openai/clip-vit-base-patch32's shapes (224 px,
-    patch 32, 512-d space, 77-token context). The hub is unreachable here, so the
-    weights are random and the tokenizer is the toy BPE with a 77-token limit:
-    shapes, costs and the code path are real, the semantics are not. Used by the
-    tests and ``python -m cmalign.bench``.
-    """
-    tokenizer = build_tokenizer(context_length=77)
-    config = CLIPConfig()
-    config.text_config.eos_token_id = tokenizer.eos_token_id
-    config.text_config.bos_token_id = tokenizer.bos_token_id
-    config.text_config.pad_token_id = tokenizer.pad_token_id
-    torch.manual_seed(seed)
-    return CLIPModel(config).eval(), build_processor(224, tokenizer)

@@ -1,0 +1,1 @@
+"""Benchmarks of cmalign on this machine: ``python -m benchmarks.run`` (``make bench``)."""
