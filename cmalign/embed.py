@@ -26,7 +26,9 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     starts = range(0, n, batch_size)
-    return tqdm(starts, desc=desc, disable=not progress or n <= batch_size, leave=False)
+    # Not passing `disable` when a bar is wanted lets TQDM_DISABLE=1 (make html) hide it.
+    off = {} if progress and n > batch_size else {"disable": True}
+    return tqdm(starts, desc=desc, leave=False, **off)
 
 
 def _autocast(bundle: ClipBundle, enabled: bool):

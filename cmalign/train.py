@@ -244,7 +244,8 @@ def fit(
         if evaluation is not None:
             run_eval(0)
         start = time.perf_counter()
-        bar = tqdm(range(1, steps + 1), desc="training", disable=not progress)
+        off = {} if progress else {"disable": True}  # TQDM_DISABLE=1 also hides it
+        bar = tqdm(range(1, steps + 1), desc="training", **off)
         for step in bar:
             text_idx = torch.randint(
                 len(text_to_image), (batch_size,), generator=generator
