@@ -16,9 +16,7 @@ says which file was read. Taught in notebooks/01_clip_embeddings.ipynb.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +24,9 @@ import torch
 from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.utils import get_session
 from transformers import CLIPModel, CLIPProcessor
-from transformers.utils import logging as hf_logging
 
 from .checkpoint import FolderContents, inspect_folder
-from .utils import REPO_ROOT, default_device
+from .utils import REPO_ROOT, default_device, quiet_transformers
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 TOY_ALIAS = "toy"
@@ -155,21 +152,6 @@ def _check(contents: FolderContents, what: str, safetensors_only: bool) -> str:
     return contents.pickle
 
 
-@contextlib.contextmanager
-def _quiet_loading():
-    """Hide transformers' loading chatter (weight progress bar, "requires
-    torchvision, falling back to the PIL processor", "slow image processor")
-    that lessons would show in red; warnings about the weights themselves are
-    still raised by the model loading, which runs at the normal verbosity."""
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
-
-
 def _from_pretrained(
     source: str,
     local_only: bool,
@@ -178,7 +160,7 @@ def _from_pretrained(
 ) -> tuple[CLIPModel, CLIPProcessor, str]:
     """Load model and processor; ``weights_file`` None means "decide from the hub"."""
     kwargs = {"local_files_only": local_only, "cache_dir": cache_dir}
-    with _quiet_loading():
+    with quiet_transformers():
         return _load_pair(source, kwargs, weights_file)
 
 
@@ -200,16 +182,7 @@ def _load_pair(
         model = CLIPModel.from_pretrained(
             source, use_safetensors=safe, **extra, **kwargs
         )
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # processor notices only, see _quiet_loading
-    try:
-        with warnings.catch_warnings():
-            # Without torchvision transformers falls back to its PIL image
-            # processor (identical preprocessing) and says so; that is expected.
-            warnings.filterwarnings("ignore", message=".*torchvision.*")
-            processor = CLIPProcessor.from_pretrained(source, **kwargs)
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    processor = CLIPProcessor.from_pretrained(source, **kwargs)
     return model, processor, weights_file
 
 

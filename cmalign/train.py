@@ -127,7 +127,7 @@ def train_step(
 ) -> float:
     """One optimiser step on one batch of pairs; returns the loss.
 
-    The temperature is clamped after the step (``logit_scale`` <= 100).
+    The log-scale t (``model.logit_scale``) is clamped after the step (s = e^t <= 100).
     """
     image_emb = image_features(model, pixel_values)
     text_emb = text_features(model, **tokens)
@@ -154,7 +154,7 @@ def _eval_data(processor: CLIPProcessor, eval_dataset, context_length: int):
 HISTORY_KEYS = (
     "step",
     "loss",
-    "logit_scale",
+    "scale",
     "lr",
     "eval_step",
     "eval_text_to_image_R@1",
@@ -209,7 +209,7 @@ def fit(
     Returns
     -------
     dict of lists
-        ``step``, ``loss``, ``logit_scale`` and ``lr`` per step; ``eval_step``,
+        ``step``, ``loss``, ``scale`` (s = e^t, the inverse temperature) and ``lr`` per step; ``eval_step``,
         ``eval_text_to_image_R@1``, ``eval_image_to_text_R@1`` per evaluation;
         ``seconds`` (one entry).
     """
@@ -268,7 +268,7 @@ def fit(
             record = {
                 "step": step,
                 "loss": loss,
-                "logit_scale": model.logit_scale.exp().item(),
+                "scale": model.logit_scale.exp().item(),
                 "lr": lr_now,
             }
             for key, value in record.items():
@@ -276,7 +276,7 @@ def fit(
             if evaluation is not None and (step % eval_every == 0 or step == steps):
                 run_eval(step)
                 record["eval_text_to_image_R@1"] = history["eval_text_to_image_R@1"][-1]
-            bar.set_postfix(loss=f"{loss:.3f}", scale=f"{record['logit_scale']:.1f}")
+            bar.set_postfix(loss=f"{loss:.3f}", scale=f"{record['scale']:.1f}")
             if callback is not None:
                 callback(record)
         history["seconds"] = [time.perf_counter() - start]

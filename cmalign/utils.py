@@ -8,12 +8,16 @@ and zero vectors fail loudly instead of producing silently wrong numbers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+from transformers.utils import logging as hf_logging
 
 NORM_TOLERANCE = 1e-3
 #: The repository root (data/ lives here; the package is installed editable).
@@ -32,6 +36,25 @@ def set_seed(seed: int = 0) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' chatter while loading or building a model: the weight
+    progress bar and notices such as "requires torchvision, falling back to the
+    PIL image processor" (identical preprocessing) or "slow image processor",
+    which lessons would otherwise show in red. Errors still raise."""
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torchvision.*")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def default_device() -> str:

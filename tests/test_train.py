@@ -71,8 +71,8 @@ def test_temperature_clamp_holds():
         seed=0,
         progress=False,
     )
-    assert math.isclose(history["logit_scale"][0], 100.0, rel_tol=1e-5)
-    assert max(history["logit_scale"]) <= 100.0 + 1e-4
+    assert math.isclose(history["scale"][0], 100.0, rel_tol=1e-5)
+    assert max(history["scale"]) <= 100.0 + 1e-4
     assert model.logit_scale.item() <= LOGIT_SCALE_MAX + 1e-6
 
 

@@ -27,6 +27,7 @@ from transformers import (
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..losses import LOGIT_SCALE_INIT
+from ..utils import quiet_transformers
 from .spec import IMAGE_SIZE, vocabulary
 
 CONTEXT_LENGTH = 32
@@ -75,12 +76,13 @@ def build_processor(
     image_size: int = IMAGE_SIZE, tokenizer: CLIPTokenizer | None = None
 ) -> CLIPProcessor:
     """CLIP's own preprocessing (resize shortest side, centre crop, normalise)."""
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": image_size},
-        crop_size={"height": image_size, "width": image_size},
-        image_mean=CLIP_MEAN,
-        image_std=CLIP_STD,
-    )
+    with quiet_transformers():  # no "requires torchvision" notice in the lessons
+        image_processor = CLIPImageProcessor(
+            size={"shortest_edge": image_size},
+            crop_size={"height": image_size, "width": image_size},
+            image_mean=CLIP_MEAN,
+            image_std=CLIP_STD,
+        )
     return CLIPProcessor(
         image_processor=image_processor, tokenizer=tokenizer or build_tokenizer()
     )
