@@ -44,6 +44,30 @@ def modality_gap(image_emb: torch.Tensor, text_emb: torch.Tensor) -> ModalityGap
     return ModalityGap(float(vector.norm()), vector)
 
 
+def shift_gap(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    amount: float = 1.0,
+    images_only: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move the modalities towards each other along the gap, then re-normalise.
+
+    Both sides (default): images by ``-amount * Δ / 2``, texts by
+    ``+amount * Δ / 2``; ``images_only``: images by ``-amount * Δ``, texts
+    unchanged. ``amount=1`` makes the centroids meet before re-normalising.
+
+    Returns
+    -------
+    (image_emb, text_emb), shapes as given, unit rows.
+    """
+    vector = modality_gap(image_emb, text_emb).vector
+    image_step, text_step = (amount, 0.0) if images_only else (amount / 2, amount / 2)
+    return (
+        torch.nn.functional.normalize(image_emb.float() - image_step * vector, dim=-1),
+        torch.nn.functional.normalize(text_emb.float() + text_step * vector, dim=-1),
+    )
+
+
 def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> float:
     """Mean distance between positive pairs, E ||x_i - y_i||^alpha (lower is better).
 

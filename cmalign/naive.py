@@ -24,7 +24,11 @@ from .models import ClipBundle
 
 def _logits(bundle: ClipBundle, queries: list[str], images: Sequence[ImageLike]):
     inputs = bundle.processor(
-        text=queries, images=load_rgb_images(images), return_tensors="pt", padding=True
+        text=queries,
+        images=load_rgb_images(images),
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
     )
     inputs = {key: value.to(bundle.device) for key, value in inputs.items()}
     with torch.no_grad():

@@ -145,6 +145,7 @@ def embedding_map(
     thumbnails: Mapping[int, ImageLike] | None = None,
     title: str = "",
     ax: plt.Axes | None = None,
+    palette: Mapping[str, Sequence[float]] | None = None,
 ) -> Figure:
     """2-D scatter of image and text embeddings (UMAP or PCA coordinates).
 
@@ -158,6 +159,10 @@ def embedding_map(
         Grey lines joining point i (an image) to point j (its caption).
     thumbnails : mapping point index -> image, optional
         Small pictures drawn at those points.
+    palette : mapping label -> colour, optional
+        Colours per class (e.g. the toy world's own RGB, scaled to 0-1);
+        default: a qualitative colour map. Without ``labels`` the two
+        modalities get two colours.
     """
     coords = np.asarray(coords)
     fig = ax.figure if ax is not None else plt.figure(figsize=(7, 6))
@@ -168,17 +173,23 @@ def embedding_map(
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     modality = np.asarray(modality)
     for c, cls in enumerate(classes):
-        for kind, marker in (("image", "o"), ("text", "^")):
+        for k, (kind, marker) in enumerate((("image", "o"), ("text", "^"))):
             mask = modality == kind
             if labels is not None:
                 mask &= np.asarray(labels) == cls
+            if labels is None:
+                colour = cmap(k)  # colour by modality
+            elif palette is not None and cls in palette:
+                colour = palette[cls]
+            else:
+                colour = cmap(c % cmap.N)
             if mask.any():
                 name = f"{kind}" + (f" · {cls}" if cls is not None else "")
                 ax.scatter(
                     *coords[mask].T,
                     s=14,
                     marker=marker,
-                    color=cmap(c % cmap.N),
+                    color=colour,
                     label=name if c < 10 else None,
                     alpha=0.8,
                     zorder=2,
