@@ -17,17 +17,14 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import (
-    CLIPConfig,
-    CLIPImageProcessor,
-    CLIPModel,
-    CLIPProcessor,
-    CLIPTokenizer,
-)
+from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..losses import LOGIT_SCALE_INIT
 from ..utils import quiet_transformers
+
+with quiet_transformers():  # without torchvision, naming the class prints a notice
+    from transformers import CLIPImageProcessor
 from .spec import IMAGE_SIZE, vocabulary
 
 CONTEXT_LENGTH = 32
