@@ -160,13 +160,16 @@ def _from_pretrained(
 ) -> tuple[CLIPModel, CLIPProcessor, str]:
     """Load model and processor; ``weights_file`` None means "decide from the hub"."""
     kwargs = {"local_files_only": local_only, "cache_dir": cache_dir}
-    with quiet_transformers():
-        return _load_pair(source, kwargs, weights_file)
+    with quiet_transformers(notices=True):  # no progress bar; weight warnings stay
+        model, weights_file = _load_model(source, kwargs, weights_file)
+    with quiet_transformers():  # processor notices (torchvision fallback) hidden
+        processor = CLIPProcessor.from_pretrained(source, **kwargs)
+    return model, processor, weights_file
 
 
-def _load_pair(
+def _load_model(
     source: str, kwargs: dict, weights_file: str | None
-) -> tuple[CLIPModel, CLIPProcessor, str]:
+) -> tuple[CLIPModel, str]:
     if weights_file is None:  # downloading: safetensors first, then the .bin
         try:
             model = CLIPModel.from_pretrained(source, use_safetensors=True, **kwargs)
@@ -182,8 +185,7 @@ def _load_pair(
         model = CLIPModel.from_pretrained(
             source, use_safetensors=safe, **extra, **kwargs
         )
-    processor = CLIPProcessor.from_pretrained(source, **kwargs)
-    return model, processor, weights_file
+    return model, weights_file
 
 
 def load_clip(
@@ -201,7 +203,7 @@ def load_clip(
         mean the default), a folder written by ``save_pretrained``, or
         ``"toy"`` for this project's own small CLIP.
     device : str or torch.device, optional
-        Defaults to CUDA when available, else CPU.
+        Defaults to ``$CMALIGN_DEVICE``, else CUDA, Apple MPS or CPU.
     safetensors_only : bool
         Refuse checkpoints whose weights exist only as ``pytorch_model.bin``.
     cache_dir : str or PathLike, optional

@@ -39,13 +39,18 @@ def set_seed(seed: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Hide transformers' chatter while loading or building a model: the weight
-    progress bar and notices such as "requires torchvision, falling back to the
-    PIL image processor" (identical preprocessing) or "slow image processor",
-    which lessons would otherwise show in red. Errors still raise."""
+def quiet_transformers(notices: bool = False) -> Iterator[None]:
+    """Hide transformers' chatter while loading or building a model.
+
+    Always hides the weight-loading progress bar. Unless ``notices`` is True,
+    also hides transformers' warnings, such as "requires torchvision, falling
+    back to the PIL image processor" (identical preprocessing) or "slow image
+    processor", which lessons would otherwise show in red: use it around
+    processors only, never around weights (missing-weight warnings matter).
+    Errors still raise."""
     verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
+    if not notices:
+        hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
