@@ -20,6 +20,7 @@ from .cache import cached_image_embeddings
 from .features import image_features, text_features
 from .images import ImageLike, load_rgb_images
 from .models import ClipBundle
+from .utils import quiet_transformers
 
 
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
@@ -141,9 +142,9 @@ def warn_if_truncated(tokenizer, texts: Sequence[str], limit: int) -> list[int]:
     config: OpenAI's published tokenizer files set no ``model_max_length``.
     The warning says how many captions will be cut and which is first.
     """
-    lengths = [
-        len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]
-    ]
+    with quiet_transformers():  # its "longer than the maximum" notice: ours is clearer
+        ids = tokenizer(list(texts), truncation=False)["input_ids"]
+    lengths = [len(row) for row in ids]
     too_long = [i for i, n in enumerate(lengths) if n > limit]
     if too_long:
         warnings.warn(
