@@ -85,9 +85,10 @@ def write_legacy_files(folder: str | Path) -> None:
         legacy_processor.write_text(json.dumps(settings, indent=2) + "\n")
     tokenizer_json = folder / "tokenizer.json"
     if tokenizer_json.exists() and not (folder / "vocab.json").exists():
-        bpe = json.loads(tokenizer_json.read_text())["model"]
+        tokenizer = json.loads(tokenizer_json.read_text())
+        bpe = tokenizer["model"]
         vocab = dict(bpe["vocab"])
-        for token in json.loads(tokenizer_json.read_text()).get("added_tokens", []):
+        for token in tokenizer.get("added_tokens", []):
             vocab.setdefault(token["content"], token["id"])
         (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
         merges = [m if isinstance(m, str) else " ".join(m) for m in bpe["merges"]]

@@ -224,3 +224,20 @@ def test_real_hub_id_offline_fails_fast_without_offline_flag(tmp_path, monkeypat
     with pytest.raises(cmalign.HubUnavailableError, match="offline"):
         cmalign.load_clip("openai/clip-vit-base-patch32")
     assert time.perf_counter() - start < 30
+
+
+def test_save_clip_writes_both_layouts_and_round_trips(tmp_path):
+    from cmalign.checkpoint import inspect_folder, save_clip
+    from cmalign.toy.model import build_toy_clip
+
+    model, processor = build_toy_clip(seed=2, width=32, vision_layers=1, text_layers=1)
+    folder = save_clip(model, processor, tmp_path / "tiny")
+    contents = inspect_folder(folder)
+    assert contents.problems() == [] and contents.safetensors == "model.safetensors"
+    names = {p.name for p in folder.iterdir()}
+    assert {"preprocessor_config.json", "vocab.json", "merges.txt"} <= names
+    reloaded = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    text = "a photo of a large red circle on the left"
+    assert reloaded(text)["input_ids"] == processor.tokenizer(text)["input_ids"]
+    bundle = cmalign.load_clip(str(folder), device="cpu")
+    assert torch.equal(bundle.model.logit_scale, model.logit_scale)
