@@ -56,7 +56,8 @@ def markdown(results: dict) -> str:
     lines = [
         f"# cmalign benchmark\n\nMachine: {results['machine']}. Device: cpu. "
         f"{results['date']}. Command: `{results['command']}`.\n",
-        "## 1. Image embedding, ViT-B/32 architecture (random weights), batch 32\n",
+        "## 1. Image embedding, ViT-B/32 stand-in (random weights), "
+        f"batch {e['batch_size']}\n",
         "| path | images/s | ratio |",
         "|---|---|---|",
         f"| bare `get_image_features` on pixels | {e['bare_images_per_s']:.1f} | 1.00 |",

@@ -79,3 +79,25 @@ def test_benchmark_quick_run_writes_its_report(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["naive"]
     # the precomputed index must beat re-encoding the gallery at every size
     assert all(results["naive"][n]["speedup"] > 1 for n in (8, 32))
+
+
+@pytest.mark.slow
+def test_default_model_loads_offline_from_the_env_configured_cache(standin_bin_cache):
+    """As a user runs it: no argument, HF_HUB_OFFLINE=1 and HF_HUB_CACHE in the
+    environment (read by huggingface_hub at import), pytorch_model.bin only."""
+    code = (
+        "import cmalign; b = cmalign.load_clip(device='cpu'); "
+        "print(b.name, b.weights_file, "
+        "b.processor.tokenizer('a photo of a cat')['input_ids'])"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(standin_bin_cache)}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[:2] == [standin.REPO_ID, "pytorch_model.bin"]
+    assert str(standin.CAT_IDS).replace(" ", "") in result.stdout.replace(" ", "")
