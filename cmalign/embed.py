@@ -94,9 +94,9 @@ def embed_images(
     progress : bool
         Show a tqdm progress bar.
     autocast : bool
-        Run the tower under bfloat16 autocast (3.6x faster on this project's
-        CPU, cosine to fp32 >= 0.99999 for ViT-B/32; see ``python -m
-        cmalign.bench``). Off by default: CPUs without bf16 support get slower.
+        Run the tower under bfloat16 autocast: faster on CPUs and GPUs with
+        bf16 units, several times slower on CPUs without them (measured by
+        ``make bench``, see docs/results). Off by default.
     cache_dir : str, optional
         When given and every image is a file path, reuse embeddings cached on
         disk for this model and these file contents (see :mod:`cmalign.cache`).

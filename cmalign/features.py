@@ -1,7 +1,8 @@
 """The one encode path: model inputs -> float32 unit rows in the shared space.
 
-Every place that runs a CLIP tower (embedding, training, the naive baseline,
-the lessons) calls :func:`image_features` or :func:`text_features`. They are
+Every place that runs a CLIP tower for features (embedding, training, the
+lessons) calls :func:`image_features` or :func:`text_features` (only
+:mod:`cmalign.naive` runs the full forward, on purpose). They are
 the only code that knows how ``transformers`` returns projected features:
 a plain tensor in 4.x, a ``BaseModelOutputWithPooling`` whose
 ``.pooler_output`` holds them in 5.x. Gradients flow through (training uses
