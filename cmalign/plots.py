@@ -193,7 +193,7 @@ def embedding_map(
                     label=name if c < 10 else None,
                     alpha=0.8,
                     zorder=2,
-                    edgecolors="black" if kind == "text" else "none",
+                    edgecolors="black" if kind == "text" else "#777777",
                     linewidths=0.3,
                 )
     if thumbnails:
