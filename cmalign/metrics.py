@@ -156,3 +156,53 @@ def zero_shot_accuracy(
         raise ValueError(f"labels must be in [0, {len(class_text_emb)})")
     predictions = (image_emb @ class_text_emb.T).argmax(dim=1)
     return float((predictions == labels).float().mean())
+
+
+def clip_benchmark_recall(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    text_to_image: Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+) -> dict[str, float]:
+    """Recall@K exactly as LAION's CLIP_benchmark computes it, under its key names.
+
+    ``image_retrieval_recall@K`` is text->image, ``text_retrieval_recall@K``
+    image->text (a hit when any of the image's captions is retrieved). Unlike
+    :func:`retrieval_metrics`, ties are broken by ``torch.topk``'s order, so a
+    caption duplicated verbatim, or an image duplicated in the gallery, can
+    count as a hit where the strict protocol counts it against the query.
+    Report both, under their own names.
+
+    Parameters
+    ----------
+    image_emb : torch.Tensor of shape (n_images, dim), L2-normalised
+    text_emb : torch.Tensor of shape (n_texts, dim), L2-normalised
+    text_to_image : sequence of int of length n_texts
+
+    Returns
+    -------
+    dict
+        ``image_retrieval_recall@K``, ``text_retrieval_recall@K`` for each K.
+    """
+    image_emb = check_embeddings(image_emb, "image_emb")
+    text_emb = check_embeddings(text_emb, "text_emb")
+    positives = relevance_from_index(text_to_image, len(image_emb))  # (texts, images)
+    if len(positives) != len(text_emb):
+        raise ValueError(
+            f"text_to_image has {len(positives)} entries for {len(text_emb)} texts"
+        )
+    scores = text_emb.float() @ image_emb.float().T  # (n_texts, n_images)
+
+    def hits(scores: torch.Tensor, positives: torch.Tensor, k: int) -> torch.Tensor:
+        top = torch.topk(scores, k, dim=1).indices  # CLIP_benchmark's tie order
+        return positives.gather(1, top).any(dim=1)
+
+    out = {}
+    for k in ks:
+        out[f"image_retrieval_recall@{k}"] = float(
+            hits(scores, positives, k).float().mean()
+        )
+        out[f"text_retrieval_recall@{k}"] = float(
+            hits(scores.T, positives.T, k).float().mean()
+        )
+    return out
