@@ -13,6 +13,7 @@ Taught in notebooks/01_clip_embeddings.ipynb.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,29 @@ def inspect_folder(folder: str | Path) -> FolderContents:
     )
 
 
+def write_bpe_files(
+    folder: str | Path,
+    vocab: dict[str, int],
+    merges: Sequence[str] | Sequence[tuple[str, str]],
+) -> tuple[Path, Path]:
+    """Write a byte-level BPE tokenizer as ``vocab.json`` + ``merges.txt`` (UTF-8),
+    the files ``CLIPTokenizer(vocab_file, merges_file)`` reads in transformers 4
+    and 5. ``merges`` are "a b" strings or (a, b) pairs.
+
+    Returns
+    -------
+    (vocab path, merges path)
+    """
+    folder = Path(folder)
+    vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
+    vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    lines = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    merges_file.write_text(
+        "#version: 0.2\n" + "".join(f"{m}\n" for m in lines), encoding="utf-8"
+    )
+    return vocab_file, merges_file
+
+
 def write_legacy_files(folder: str | Path) -> None:
     """Add the transformers-4 files (``preprocessor_config.json``, ``vocab.json``,
     ``merges.txt``) to a folder saved by transformers 5, derived from its
@@ -90,11 +114,7 @@ def write_legacy_files(folder: str | Path) -> None:
         vocab = dict(bpe["vocab"])
         for token in tokenizer.get("added_tokens", []):
             vocab.setdefault(token["content"], token["id"])
-        (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
-        merges = [m if isinstance(m, str) else " ".join(m) for m in bpe["merges"]]
-        (folder / "merges.txt").write_text(
-            "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
-        )
+        write_bpe_files(folder, vocab, bpe["merges"])
 
 
 def save_clip(model: CLIPModel, processor: CLIPProcessor, folder: str | Path) -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import shutil
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from safetensors.torch import save_file
 from transformers import CLIPConfig, CLIPModel
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from .checkpoint import write_bpe_files
 from .utils import REPO_ROOT
 
 REPO_ID = "openai/clip-vit-base-patch32"
@@ -78,11 +78,7 @@ def write_processor_files(folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in PUBLISHED:
         shutil.copyfile(FILES_DIR / name, folder / name)
-    vocab, merges = openai_vocab_and_merges()
-    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
-    (folder / "merges.txt").write_text(
-        "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
-    )
+    write_bpe_files(folder, *openai_vocab_and_merges())
     return folder
 
 
@@ -113,6 +109,15 @@ def write_snapshot(
     return folder
 
 
+def snapshot_folder(cache: str | Path, repo_id: str = REPO_ID) -> Path:
+    """Create ``refs/main`` for ``repo_id`` in a hub cache; return its snapshot
+    folder (not created: the caller fills it), where transformers will look."""
+    repo = Path(cache) / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(STANDIN_REVISION)
+    return repo / "snapshots" / STANDIN_REVISION
+
+
 def build_hub_cache(
     cache: str | Path, layout: str = "safetensors", seed: int = 0
 ) -> Path:
@@ -122,10 +127,7 @@ def build_hub_cache(
     -------
     Path of the snapshot folder. Point ``HF_HUB_CACHE`` at ``cache``.
     """
-    repo = Path(cache) / ("models--" + REPO_ID.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(STANDIN_REVISION)
-    return write_snapshot(repo / "snapshots" / STANDIN_REVISION, layout, seed)
+    return write_snapshot(snapshot_folder(cache), layout, seed)
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -2,12 +2,14 @@
 
 ``fit`` trains any ``transformers.CLIPModel`` on image-caption pairs (the toy
 world, or a caption folder of your own) with AdamW, linear warm-up then
-cosine decay (:func:`~cmalign.optim.warmup_cosine`), CLIP's learnable temperature clamped at
-ln(100), optional freezing (:func:`~cmalign.optim.freeze_all_but`), and a
-history of loss, scale and held-out recall (:func:`evaluate`) for plotting.
-One step is :func:`train_step`; the optimiser's pieces live in :mod:`cmalign.optim`. No global state: the seed, the data order and the model
-are all passed in. notebooks/03_training_alignment.ipynb writes the loop out
-by hand and then uses ``fit``.
+cosine decay (:func:`~cmalign.optim.warmup_cosine`), CLIP's learnable
+temperature clamped at ln(100), optional freezing
+(:func:`~cmalign.optim.freeze_all_but`), and a history of loss, scale and
+held-out recall (:func:`evaluate`) for plotting. One step is
+:func:`train_step`; the optimiser's pieces live in :mod:`cmalign.optim`. No
+global state: the seed, the data order and the model are all passed in.
+notebooks/03_training_alignment.ipynb writes the same loop out by hand from
+these pieces; ``fit`` wraps it for reuse.
 """
 
 from __future__ import annotations

@@ -70,10 +70,7 @@ def _toy_copy(folder, weights="safetensors", drop=()):
 
 
 def _as_hub_cache(cache, repo_id, **kwargs):
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(standin.STANDIN_REVISION)
-    return _toy_copy(repo / "snapshots" / standin.STANDIN_REVISION, **kwargs)
+    return _toy_copy(standin.snapshot_folder(cache, repo_id), **kwargs)
 
 
 def test_bin_only_checkpoint_loads_through_weights_only_and_says_so(

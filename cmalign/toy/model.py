@@ -11,15 +11,14 @@ Trained by :mod:`cmalign.toy.train`; used in every lesson.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
-from pathlib import Path
 
 import torch
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from ..checkpoint import write_bpe_files
 from ..losses import LOGIT_SCALE_INIT
 from ..utils import quiet_transformers
 
@@ -58,12 +57,7 @@ def build_tokenizer(
         vocab[special] = len(vocab)
     # Files, read positionally: the one constructor transformers 4 and 5 share.
     with tempfile.TemporaryDirectory() as folder:
-        vocab_file, merges_file = Path(folder, "vocab.json"), Path(folder, "merges.txt")
-        vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        merges_file.write_text(
-            "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
-            encoding="utf-8",
-        )
+        vocab_file, merges_file = write_bpe_files(folder, vocab, merges)
         return CLIPTokenizer(
             str(vocab_file), str(merges_file), model_max_length=context_length
         )
