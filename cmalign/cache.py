@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,7 @@ def cached_image_embeddings(
     bundle: ClipBundle,
     images: Sequence[str | os.PathLike],
     cache_dir: str | os.PathLike,
-    compute: Callable[[list], torch.Tensor],
+    compute: Callable[[list], Iterable[torch.Tensor]],
 ) -> torch.Tensor:
     """Embeddings of image files, computing only those not cached yet.
 
@@ -85,8 +85,10 @@ def cached_image_embeddings(
     cache_dir : str or PathLike
         Root folder of the cache (created if missing).
     compute : callable
-        ``compute(paths)`` returns the (len(paths), embed_dim) unit rows of the
-        images not cached yet (``embed_images`` passes its own batched loop).
+        ``compute(paths)`` yields, batch after batch and in order, the
+        (batch, embed_dim) unit rows of the images not cached yet
+        (``embed_images`` passes its own batched loop). Each batch is written
+        as soon as it comes, so an interrupted run resumes where it stopped.
 
     Returns
     -------
@@ -120,9 +122,9 @@ def cached_image_embeddings(
     for i in missing:
         first_of.setdefault(hashes[i], i)
     if first_of:
-        todo = list(first_of.values())
-        fresh = compute([images[i] for i in todo])
-        for i, vector in zip(todo, fresh.numpy()):
-            _write(folder / f"{hashes[i]}.npy", vector)
-            found[hashes[i]] = vector
+        todo = iter(first_of.values())
+        for batch in compute([images[i] for i in first_of.values()]):
+            for i, vector in zip(todo, batch.numpy()):
+                _write(folder / f"{hashes[i]}.npy", vector)
+                found[hashes[i]] = vector
     return torch.from_numpy(np.stack([found[h] for h in hashes])).float()

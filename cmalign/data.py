@@ -74,6 +74,40 @@ class CaptionSet:
         return list(self.images), list(range(len(names))), names, PHOTO_TEMPLATES
 
 
+def split_by_image(
+    captions: CaptionSet, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[CaptionSet, CaptionSet]:
+    """Split a caption set into train and test *by image*, so that no image (and
+    none of its captions) is in both. notebooks/07_adapting_clip.ipynb.
+
+    Returns
+    -------
+    train, test : CaptionSet
+        Images in their original order; test holds
+        ``round(test_fraction * n_images)`` images (at least 1, at most n - 1).
+    """
+    n = len(captions.images)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if n < 2:
+        raise ValueError(f"need at least 2 images to split, got {n}")
+    n_test = min(n - 1, max(1, round(test_fraction * n)))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    test_images = set(order[:n_test].tolist())
+
+    def subset(keep_test: bool) -> CaptionSet:
+        kept = [i for i in range(n) if (i in test_images) == keep_test]
+        new_index = {old: new for new, old in enumerate(kept)}
+        rows = [t for t, i in enumerate(captions.text_to_image) if i in new_index]
+        return CaptionSet(
+            [captions.images[i] for i in kept],
+            [captions.captions[t] for t in rows],
+            [new_index[captions.text_to_image[t]] for t in rows],
+        )
+
+    return subset(False), subset(True)
+
+
 def _rows(manifest: Path):
     """Yield (line number, row dict or None, problem) from a CSV or JSONL manifest."""
     if manifest.suffix == ".jsonl":

@@ -1,4 +1,4 @@
-"""Standard retrieval benchmarks as people hold them on disk: Karpathy splits and COCO.
+"""Standard benchmarks as people hold them on disk: Karpathy splits, COCO, ImageFolder.
 
 - :func:`load_karpathy` reads ``dataset_flickr30k.json`` / ``dataset_coco.json``
   (Karpathy & Fei-Fei's split files: ``images`` with ``filename``, optional
@@ -7,9 +7,12 @@
 - :func:`load_coco_captions` reads COCO's own caption annotations
   (``captions_val2017.json``: ``images`` and ``annotations``).
 
-Both return a :class:`cmalign.data.CaptionSet` (images in file order, every
+- :func:`load_image_folder` reads an ImageFolder (class = sub-folder) for
+  zero-shot classification, :func:`load_templates` the prompt sets.
+
+The caption loaders return a :class:`cmalign.data.CaptionSet` (images in file order, every
 caption with the index of its image), which ``retrieval_metrics`` and
-:func:`cmalign.metrics.clip_benchmark_recall` score. Every problem is named
+:func:`cmalign.clip_benchmark.clip_benchmark_recall` score. Every problem is named
 with the file and the entry: a missing image, an empty caption list, an
 unknown split, JSON of another format. Taught in
 notebooks/05_retrieval_evaluation.ipynb.
@@ -20,7 +23,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import CaptionSet
+from .data import REPO_ROOT, CaptionSet
+
+#: The shipped prompt sets.
+PROMPTS_DIR = REPO_ROOT / "data" / "prompts"
 
 #: Where each dataset's images usually live below the root, when the entry
 #: has no ``filepath``.
@@ -141,3 +147,87 @@ def load_coco_captions(
         captions += grouped[k]
         text_to_image += [len(images) - 1] * len(grouped[k])
     return CaptionSet(images, captions, text_to_image)
+
+
+#: Image file endings read as images in an ImageFolder (lower case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: The shipped prompt sets (``data/prompts``): CLIP's 80 ImageNet templates and
+#: the 7-template subset of its prompt-engineering notebook (open_clip's
+#: "simple" set).
+TEMPLATE_SETS = {"openai": "openai_imagenet_80.txt", "simple": "openai_imagenet_7.txt"}
+
+
+def load_image_folder(
+    root: str | Path, classnames: str | Path | None = None
+) -> tuple[list[Path], list[int], list[str]]:
+    """An ImageFolder: one sub-folder per class, as torchvision reads it.
+
+    Parameters
+    ----------
+    root : folder whose sub-folders (sorted by name) are the classes
+    classnames : optional text file, one readable class name per line, in the
+        order of the sorted sub-folders (default: the folder names, with "_"
+        read as a space)
+
+    Returns
+    -------
+    images : list of Path, labels : list of int, class names : list of str
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    if not folders:
+        raise ValueError(
+            f"{root} has no class sub-folders (expected root/<class>/<image>)"
+        )
+    images, labels = [], []
+    for label, folder in enumerate(folders):
+        files = sorted(
+            p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            raise ValueError(
+                f"class folder {folder} has no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
+        images += files
+        labels += [label] * len(files)
+    names = [f.name.replace("_", " ") for f in folders]
+    if classnames is not None:
+        path = Path(classnames)
+        if not path.is_file():
+            raise FileNotFoundError(f"class-name file {path} does not exist")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line]
+        if len(lines) != len(folders):
+            raise ValueError(
+                f"{path} has {len(lines)} class names for {len(folders)} class folders in {root}"
+            )
+        names = lines
+    return images, labels, names
+
+
+def load_templates(spec: str | Path) -> list[str]:
+    """Prompt templates: "openai" (80), "simple" (7) or a file, one per line with ``{}``."""
+    if str(spec) in TEMPLATE_SETS:
+        path = PROMPTS_DIR / TEMPLATE_SETS[str(spec)]
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"templates {spec!r}: not {' or '.join(TEMPLATE_SETS)} and no such file"
+            )
+    templates = [
+        t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()
+    ]
+    bad = [t for t in templates if t.count("{}") != 1]
+    if bad or not templates:
+        raise ValueError(
+            f"{path}: every template needs exactly one '{{}}' for the class name"
+            + (
+                f" (e.g. line {templates.index(bad[0]) + 1}: {bad[0]!r})"
+                if bad
+                else "; none found"
+            )
+        )
+    return templates

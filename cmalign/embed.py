@@ -72,6 +72,25 @@ def embed_pixels(
         return image_features(bundle.model, pixel_values.to(bundle.device)).cpu()
 
 
+class _Batches(torch.utils.data.Dataset):
+    """Batch b of ``images``, decoded and preprocessed (run in a worker process)."""
+
+    def __init__(self, image_processor, images: Sequence[ImageLike], batch_size: int):
+        self.image_processor, self.images, self.batch_size = (
+            image_processor,
+            images,
+            batch_size,
+        )
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, b: int) -> torch.Tensor:
+        start = b * self.batch_size
+        rgb = load_rgb_images(self.images[start : start + self.batch_size], start=start)
+        return self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+
+
 def embed_images(
     bundle: ClipBundle,
     images: Sequence[ImageLike],
@@ -79,6 +98,7 @@ def embed_images(
     progress: bool = True,
     autocast: bool = False,
     cache_dir: str | None = None,
+    num_workers: int = 0,
 ) -> torch.Tensor:
     """Embed images into the shared space.
 
@@ -99,7 +119,12 @@ def embed_images(
         ``make bench``, see docs/results). Off by default.
     cache_dir : str, optional
         When given and every image is a file path, reuse embeddings cached on
-        disk for this model and these file contents (see :mod:`cmalign.cache`).
+        disk for this model and these file contents (see :mod:`cmalign.cache`);
+        each batch is cached as it is computed, so an interrupted run resumes.
+    num_workers : int
+        Processes that decode and preprocess batches while the model runs
+        (``torch.utils.data.DataLoader``); same preprocessing, same embeddings.
+        0 (default) does it in this process, the fastest on a 2-core machine.
 
     Returns
     -------
@@ -110,17 +135,24 @@ def embed_images(
         raise TypeError("images must be a sequence (list) of images or paths")
     if len(images) == 0:
         raise ValueError("images is empty")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    _batches(len(images), batch_size, False, "")  # validates batch_size
 
-    def compute(todo: Sequence[ImageLike]) -> torch.Tensor:
-        chunks = []
-        for start in _batches(len(todo), batch_size, progress, "embedding images"):
-            pixels = preprocess_images(bundle, todo[start : start + batch_size], start)
-            chunks.append(embed_pixels(bundle, pixels, autocast=autocast))
-        return torch.cat(chunks)
+    def compute(todo: Sequence[ImageLike]):
+        batches = torch.utils.data.DataLoader(
+            _Batches(bundle.processor.image_processor, todo, batch_size),
+            batch_size=None,
+            num_workers=num_workers,
+            pin_memory=bundle.device.type == "cuda",
+        )
+        off = {} if progress and len(todo) > batch_size else {"disable": True}
+        for pixels in tqdm(batches, desc="embedding images", leave=False, **off):
+            yield embed_pixels(bundle, pixels, autocast=autocast)
 
     if cache_dir is not None:
         return cached_image_embeddings(bundle, images, cache_dir, compute)
-    return compute(images)
+    return torch.cat(list(compute(images)))
 
 
 def _check_texts(texts: Sequence[str]) -> None:

@@ -81,6 +81,7 @@ def clip_loss(
     text_emb: torch.Tensor,
     logit_scale: torch.Tensor | float,
     positives: torch.Tensor | None = None,
+    hard_negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE of CLIP: mean of the image->text and text->image losses.
 
@@ -98,17 +99,34 @@ def clip_loss(
         row's target is then spread uniformly over its positives (soft targets),
         which helps where one caption fits several images of a batch. The
         diagonal must be True. Default: only the diagonal (labels ``arange(n)``).
+        With ``hard_negatives`` it may have shape (n, n + m): column n + k says
+        which images hard negative k truly describes (default: none).
+    hard_negatives : torch.Tensor of shape (m, dim), L2-normalised, optional
+        Extra captions that should *not* match (NegCLIP, Yuksekgonul et al.
+        2023): appended as m more columns of the image->text softmax only;
+        the text->image direction is unchanged. notebooks/06_hard_negatives.ipynb.
 
     Returns
     -------
     torch.Tensor, scalar
     """
     _pair(image_emb, text_emb)
-    logits_per_image = (
-        _scale(logit_scale) * image_emb @ text_emb.T
-    )  # (n_images, n_texts)
+    scale = _scale(logit_scale)
+    logits_per_image = scale * image_emb @ text_emb.T  # (n_images, n_texts)
     logits_per_text = logits_per_image.T  # (n_texts, n_images)
     n = len(logits_per_image)
+    m = 0
+    if hard_negatives is not None:
+        check_embeddings(hard_negatives, "hard_negatives")
+        if hard_negatives.shape[1:] != text_emb.shape[1:]:
+            raise ValueError(
+                f"hard_negatives must have shape (m, {text_emb.shape[1]}), "
+                f"got {tuple(hard_negatives.shape)}"
+            )
+        m = len(hard_negatives)
+        logits_per_image = torch.cat(
+            [logits_per_image, scale * image_emb @ hard_negatives.T], dim=1
+        )  # (n_images, n_texts + m)
     if positives is None:
         labels = torch.arange(n, device=logits_per_image.device)
         return (
@@ -116,16 +134,19 @@ def clip_loss(
             + F.cross_entropy(logits_per_text, labels)
         ) / 2
     positives = torch.as_tensor(positives, device=logits_per_image.device)
-    if positives.shape != (n, n) or positives.dtype != torch.bool:
-        raise ValueError(f"positives must be a bool tensor of shape {(n, n)}")
-    if not positives.diagonal().all():
+    if positives.dtype != torch.bool or positives.shape not in ((n, n), (n, n + m)):
+        shapes = f"{(n, n)}" + (f" or {(n, n + m)}" if m else "")
+        raise ValueError(f"positives must be a bool tensor of shape {shapes}")
+    if not positives[:, :n].diagonal().all():
         raise ValueError("positives must include the diagonal (each pair is positive)")
-    targets = positives.float()  # (n_images, n_texts)
+    targets = positives.float()  # (n_images, n_texts [+ m])
+    if targets.shape[1] < n + m:
+        targets = F.pad(targets, (0, n + m - targets.shape[1]))
     image_to_text = F.cross_entropy(
         logits_per_image, targets / targets.sum(1, keepdim=True)
     )
     text_to_image = F.cross_entropy(
-        logits_per_text, targets.T / targets.T.sum(1, keepdim=True)
+        logits_per_text, targets[:, :n].T / targets[:, :n].T.sum(1, keepdim=True)
     )
     return (image_to_text + text_to_image) / 2
 

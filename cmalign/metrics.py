@@ -51,21 +51,134 @@ def ranks(similarity: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"shapes differ: {tuple(similarity.shape)} vs {tuple(relevance.shape)}"
         )
+    return _ranks_and_ties(similarity, relevance)[0]
+
+
+def _ranks_and_ties(
+    similarity: torch.Tensor, relevance: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pessimistic ranks (n,), and whether an irrelevant item ties the best relevant."""
     has_any = relevance.any(dim=1)
     if not has_any.all():
         row = int((~has_any).nonzero()[0])
         raise ValueError(f"query {row} has no relevant item; its rank is undefined")
     best_relevant = similarity.masked_fill(~relevance, float("-inf")).max(dim=1).values
-    beaten_or_tied = (similarity >= best_relevant[:, None]) & ~relevance
-    return beaten_or_tied.sum(dim=1) + 1
+    tied = (similarity == best_relevant[:, None]) & ~relevance
+    beaten = (similarity > best_relevant[:, None]) & ~relevance
+    return beaten.sum(dim=1) + tied.sum(dim=1) + 1, tied.any(dim=1)
 
 
-def _summary(prefix: str, r: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
+def _chunked(
+    queries: torch.Tensor,
+    items: torch.Tensor,
+    relevance_rows,
+    chunk_size: int,
+    direction: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ranks and tie flags of every query, ``chunk_size`` queries at a time, so
+    memory stays about chunk_size * n_items (never n_queries * n_items)."""
+    out_ranks, out_ties = [], []
+    items = items.float()
+    for start in range(0, len(queries), chunk_size):
+        sim = queries[start : start + chunk_size].float() @ items.T
+        try:
+            r, t = _ranks_and_ties(sim, relevance_rows(start, start + len(sim)))
+        except ValueError as err:
+            row = str(err).split()[1]
+            raise ValueError(
+                f"{direction}: query {start + int(row)} has no relevant item; "
+                "its rank is undefined"
+            ) from None
+        out_ranks.append(r)
+        out_ties.append(t)
+    return torch.cat(out_ranks), torch.cat(out_ties)
+
+
+def rank_summary(prefix: str, r: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
+    """``{prefix}_R@K`` for each K, ``_mean_rank``, ``_median_rank``, ``_mrr`` of ranks ``r`` (n,)."""
     out = {f"{prefix}_R@{k}": float((r <= k).float().mean()) for k in ks}
     out[f"{prefix}_mean_rank"] = float(r.float().mean())
     out[f"{prefix}_median_rank"] = float(r.float().quantile(0.5))  # mean of middle two
     out[f"{prefix}_mrr"] = float((1.0 / r.float()).mean())
     return out
+
+
+def retrieval_ranks(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    text_to_image: Sequence[int] | None = None,
+    relevance: torch.Tensor | None = None,
+    chunk_size: int = 1024,
+) -> dict[str, torch.Tensor]:
+    """Every query's rank both ways, and which queries had a tie, in chunks.
+
+    Arguments as in :func:`retrieval_metrics`. Similarities are computed
+    ``chunk_size`` queries at a time (25,000 captions x 5,000 images never
+    builds the full matrix); with ``text_to_image`` no relevance matrix is built
+    either.
+
+    Returns
+    -------
+    dict of torch.Tensor
+        ``text_to_image`` (n_texts,) and ``image_to_text`` (n_images,) ranks
+        (1 = best, ties pessimistic); ``text_to_image_tied`` and
+        ``image_to_text_tied``, bool, True where an irrelevant item scored
+        exactly as high as the best relevant one.
+    """
+    image_emb = check_embeddings(image_emb, "image_emb")
+    text_emb = check_embeddings(text_emb, "text_emb")
+    if (text_to_image is None) == (relevance is None):
+        raise ValueError("give exactly one of text_to_image and relevance")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n_texts, n_images = len(text_emb), len(image_emb)
+    if relevance is None:
+        if len(text_to_image) != n_texts:
+            raise ValueError(
+                f"text_to_image has {len(text_to_image)} entries for {n_texts} texts"
+            )
+        owner = relevance_from_index(text_to_image, n_images).int().argmax(1)
+
+        def text_rows(a: int, b: int) -> torch.Tensor:
+            rows = torch.zeros(b - a, n_images, dtype=torch.bool)
+            rows[torch.arange(b - a), owner[a:b]] = True
+            return rows
+
+        def image_rows(a: int, b: int) -> torch.Tensor:
+            return owner[None, :] == torch.arange(a, b)[:, None]
+
+    else:
+        relevance = torch.as_tensor(relevance, dtype=torch.bool)
+        if relevance.shape != (n_texts, n_images):
+            raise ValueError(
+                f"relevance must have shape (n_texts, n_images) = "
+                f"{(n_texts, n_images)}, got {tuple(relevance.shape)}"
+            )
+
+        def text_rows(a: int, b: int) -> torch.Tensor:
+            return relevance[a:b]
+
+        def image_rows(a: int, b: int) -> torch.Tensor:
+            return relevance[:, a:b].T
+
+    # logits_per_text / logits_per_image in open_clip's names, chunk by chunk;
+    # the scale is left out (ranks do not depend on it).
+    t2i, t2i_tied = _chunked(
+        text_emb, image_emb, text_rows, chunk_size, "text->image (text index)"
+    )
+    i2t, i2t_tied = _chunked(
+        image_emb,
+        text_emb,
+        image_rows,
+        chunk_size,
+        "image->text (image index; it has no caption)",
+    )
+    return {
+        "text_to_image": t2i,
+        "image_to_text": i2t,
+        "text_to_image_tied": t2i_tied,
+        "image_to_text_tied": i2t_tied,
+    }
 
 
 def retrieval_metrics(
@@ -74,6 +187,7 @@ def retrieval_metrics(
     text_to_image: Sequence[int] | None = None,
     ks: Sequence[int] = (1, 5, 10),
     relevance: torch.Tensor | None = None,
+    chunk_size: int = 1024,
 ) -> dict[str, float]:
     """Recall@K, mean / median rank and MRR, text->image and image->text.
 
@@ -88,6 +202,8 @@ def retrieval_metrics(
     relevance : torch.Tensor of shape (n_texts, n_images), bool, optional
         Which images each caption describes, for worlds where one caption fits
         several images. Give exactly one of ``text_to_image`` and ``relevance``.
+    chunk_size : int
+        Queries scored at a time (see :func:`retrieval_ranks`).
 
     Returns
     -------
@@ -96,38 +212,13 @@ def retrieval_metrics(
         ``*_median_rank``, ``*_mrr``. An image->text query is a hit when any of
         its captions is in the top K (see module docstring for ties).
     """
-    image_emb = check_embeddings(image_emb, "image_emb")
-    text_emb = check_embeddings(text_emb, "text_emb")
-    if (text_to_image is None) == (relevance is None):
-        raise ValueError("give exactly one of text_to_image and relevance")
-    if relevance is None:
-        if len(text_to_image) != len(text_emb):
-            raise ValueError(
-                f"text_to_image has {len(text_to_image)} entries for {len(text_emb)} texts"
-            )
-        relevance = relevance_from_index(text_to_image, len(image_emb))
-    relevance = torch.as_tensor(relevance, dtype=torch.bool)
-    if relevance.shape != (len(text_emb), len(image_emb)):
-        raise ValueError(
-            f"relevance must have shape (n_texts, n_images) = "
-            f"{(len(text_emb), len(image_emb))}, got {tuple(relevance.shape)}"
-        )
     if not all(isinstance(k, int) and k >= 1 for k in ks):
         raise ValueError(f"ks must be positive ints, got {ks}")
-    # open_clip's names; the scale is left out (ranks do not depend on it).
-    logits_per_text = text_emb.float() @ image_emb.float().T  # (n_texts, n_images)
-    logits_per_image = logits_per_text.T  # (n_images, n_texts)
-    try:
-        t2i = ranks(logits_per_text, relevance)
-    except ValueError as err:
-        raise ValueError(f"text->image: {err} (text index)") from None
-    try:
-        i2t = ranks(logits_per_image, relevance.T)
-    except ValueError as err:
-        raise ValueError(
-            f"image->text: {err} (image index; it has no caption)"
-        ) from None
-    return {**_summary("text_to_image", t2i, ks), **_summary("image_to_text", i2t, ks)}
+    r = retrieval_ranks(image_emb, text_emb, text_to_image, relevance, chunk_size)
+    return {
+        **rank_summary("text_to_image", r["text_to_image"], ks),
+        **rank_summary("image_to_text", r["image_to_text"], ks),
+    }
 
 
 def zero_shot_accuracy(
@@ -156,53 +247,3 @@ def zero_shot_accuracy(
         raise ValueError(f"labels must be in [0, {len(class_text_emb)})")
     predictions = (image_emb @ class_text_emb.T).argmax(dim=1)
     return float((predictions == labels).float().mean())
-
-
-def clip_benchmark_recall(
-    image_emb: torch.Tensor,
-    text_emb: torch.Tensor,
-    text_to_image: Sequence[int],
-    ks: Sequence[int] = (1, 5, 10),
-) -> dict[str, float]:
-    """Recall@K exactly as LAION's CLIP_benchmark computes it, under its key names.
-
-    ``image_retrieval_recall@K`` is text->image, ``text_retrieval_recall@K``
-    image->text (a hit when any of the image's captions is retrieved). Unlike
-    :func:`retrieval_metrics`, ties are broken by ``torch.topk``'s order, so a
-    caption duplicated verbatim, or an image duplicated in the gallery, can
-    count as a hit where the strict protocol counts it against the query.
-    Report both, under their own names.
-
-    Parameters
-    ----------
-    image_emb : torch.Tensor of shape (n_images, dim), L2-normalised
-    text_emb : torch.Tensor of shape (n_texts, dim), L2-normalised
-    text_to_image : sequence of int of length n_texts
-
-    Returns
-    -------
-    dict
-        ``image_retrieval_recall@K``, ``text_retrieval_recall@K`` for each K.
-    """
-    image_emb = check_embeddings(image_emb, "image_emb")
-    text_emb = check_embeddings(text_emb, "text_emb")
-    positives = relevance_from_index(text_to_image, len(image_emb))  # (texts, images)
-    if len(positives) != len(text_emb):
-        raise ValueError(
-            f"text_to_image has {len(positives)} entries for {len(text_emb)} texts"
-        )
-    scores = text_emb.float() @ image_emb.float().T  # (n_texts, n_images)
-
-    def hits(scores: torch.Tensor, positives: torch.Tensor, k: int) -> torch.Tensor:
-        top = torch.topk(scores, k, dim=1).indices  # CLIP_benchmark's tie order
-        return positives.gather(1, top).any(dim=1)
-
-    out = {}
-    for k in ks:
-        out[f"image_retrieval_recall@{k}"] = float(
-            hits(scores, positives, k).float().mean()
-        )
-        out[f"text_retrieval_recall@{k}"] = float(
-            hits(scores.T, positives.T, k).float().mean()
-        )
-    return out

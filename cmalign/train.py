@@ -21,58 +21,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
-from .embed import warn_if_truncated
 from .features import image_features, text_features
-from .images import load_rgb_images
 from .losses import clamp_logit_scale_, clip_loss
 from .metrics import relevance_from_index, retrieval_metrics
 from .optim import freeze_all_but, param_groups, warmup_cosine
-
-
-def encode_dataset(
-    processor: CLIPProcessor,
-    dataset,
-    context_length: int | None = None,
-    batch_size: int = 512,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Preprocess every image and caption once.
-
-    Parameters
-    ----------
-    context_length : int, optional
-        Where captions are cut (with a warning): the model's
-        ``config.text_config.max_position_embeddings``. Defaults to the
-        tokenizer's ``model_max_length`` when it has a real one (OpenAI's
-        published tokenizer files set none, so pass it for real models).
-
-    Returns
-    -------
-    pixel_values : torch.Tensor of shape (n_images, 3, H, W)
-    tokens : dict of input_ids and attention_mask, each (n_texts, longest)
-    """
-    if context_length is None:
-        context_length = processor.tokenizer.model_max_length
-        if context_length > 100_000:  # transformers' "no limit" placeholder
-            raise ValueError(
-                "the tokenizer sets no model_max_length; pass context_length="
-                "model.config.text_config.max_position_embeddings"
-            )
-    pixels = [
-        processor.image_processor(
-            images=load_rgb_images(dataset.images[i : i + batch_size]),
-            return_tensors="pt",
-        )["pixel_values"]
-        for i in range(0, len(dataset.images), batch_size)
-    ]
-    warn_if_truncated(processor.tokenizer, dataset.captions, context_length)
-    tokens = processor.tokenizer(
-        list(dataset.captions),
-        padding=True,
-        truncation=True,
-        max_length=context_length,
-        return_tensors="pt",
-    )
-    return torch.cat(pixels), {k: tokens[k] for k in ("input_ids", "attention_mask")}
+from .prepare import encode_dataset, tokenize_texts
 
 
 @torch.no_grad()
@@ -126,14 +79,24 @@ def train_step(
     pixel_values: torch.Tensor,
     tokens: dict[str, torch.Tensor],
     positives: torch.Tensor | None = None,
+    negative_tokens: dict[str, torch.Tensor] | None = None,
 ) -> float:
     """One optimiser step on one batch of pairs; returns the loss.
 
-    The log-scale t (``model.logit_scale``) is clamped after the step (s = e^t <= 100).
+    ``negative_tokens`` (input_ids, attention_mask) are hard-negative captions,
+    encoded and passed to ``clip_loss(..., hard_negatives=...)``. The
+    log-scale t (``model.logit_scale``) is clamped after the step (s = e^t <= 100).
     """
     image_emb = image_features(model, pixel_values)
     text_emb = text_features(model, **tokens)
-    loss = clip_loss(image_emb, text_emb, model.logit_scale.exp(), positives=positives)
+    hard = None if negative_tokens is None else text_features(model, **negative_tokens)
+    loss = clip_loss(
+        image_emb,
+        text_emb,
+        model.logit_scale.exp(),
+        positives=positives,
+        hard_negatives=hard,
+    )
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss became {loss.item()}; lower lr")
     optimizer.zero_grad(set_to_none=True)
@@ -178,6 +141,7 @@ def fit(
     seed: int = 0,
     multi_positive: bool = True,
     train_only: Sequence[str] | None = None,
+    negatives=None,
     device: str | torch.device = "cpu",
     progress: bool = True,
     callback: Callable[[dict], None] | None = None,
@@ -205,6 +169,11 @@ def fit(
     train_only : sequence of str, optional
         Train only parameters whose name contains one of these (e.g.
         ``["projection"]`` to fine-tune a pretrained CLIP's heads).
+    negatives : optional
+        Hard negatives of ``dataset``'s captions (a
+        :class:`~cmalign.toy.negatives.NegativeSet`: ``texts``,
+        ``sample(text_idx, generator)``, ``relevance_between``). Each step adds
+        one per sampled caption as an extra image->text negative.
     device, progress, callback
         ``callback(record)`` is called after every logged step.
 
@@ -221,6 +190,8 @@ def fit(
     model.to(device).train()
     context_length = model.config.text_config.max_position_embeddings
     pixel_values, tokens = encode_dataset(processor, dataset, context_length)
+    if negatives is not None:
+        negative_tokens = tokenize_texts(processor, negatives.texts, context_length)
     text_to_image = torch.as_tensor(dataset.text_to_image)
     evaluation = (
         _eval_data(processor, eval_dataset, context_length)
@@ -258,6 +229,17 @@ def fit(
                 if multi_positive
                 else None
             )
+            hard = None
+            if negatives is not None:
+                negative_idx = negatives.sample(text_idx, generator)
+                hard = {
+                    k: v[negative_idx].to(device) for k, v in negative_tokens.items()
+                }
+                if positives is not None:
+                    fits = negatives.relevance_between(
+                        negative_idx.tolist(), image_idx.tolist()
+                    )
+                    positives = torch.cat([positives, fits.T.to(device)], dim=1)
             lr_now = optimizer.param_groups[0]["lr"]
             loss = train_step(
                 model,
@@ -265,6 +247,7 @@ def fit(
                 pixel_values[image_idx].to(device),
                 {k: v[text_idx].to(device) for k, v in tokens.items()},
                 positives,
+                hard,
             )
             scheduler.step()
             record = {

@@ -63,3 +63,40 @@ def caption(attrs: dict, rng: np.random.Generator) -> tuple[str, dict]:
     else:
         text = f"{p1} {'to the right of' if horizontal else 'below'} {p0}"
     return prefix + text, {"objects": [s0, s1], "relation": attrs["layout"]}
+
+
+def describe(spec: dict, rng: np.random.Generator, phrasing: str | None = None) -> str:
+    """Words for a caption spec, in the same grammar as :func:`caption`.
+
+    The inverse of the spec that :func:`caption` returns: attributes that are
+    None are left out ("a red object"), a stated relation is phrased either
+    way round at random ("A to the left of B" or "B to the right of A"), or
+    as ``phrasing`` says: "forward" (the first) or "backward" (the second),
+    both without a prefix. Used to write
+    captions with exact ground truth, such as hard negatives
+    (:mod:`cmalign.toy.negatives`).
+    """
+    phrases = []
+    for obj in spec["objects"]:
+        words = [obj[k] for k in ("size", "color") if obj.get(k)]
+        words.append(obj.get("shape") or ("object", "shape")[rng.integers(2)])
+        phrase = " ".join([article(words[0]), *words])
+        if obj.get("position"):
+            phrase += " " + POSITION_WORDS[obj["position"]]
+        phrases.append(phrase)
+    if phrasing not in (None, "forward", "backward"):
+        raise ValueError(
+            f"phrasing must be None, 'forward' or 'backward', got {phrasing!r}"
+        )
+    prefix = "" if phrasing else _PREFIXES[rng.integers(len(_PREFIXES))]
+    if len(phrases) == 1:
+        return (prefix + phrases[0]).strip()
+    p0, p1 = phrases
+    relation = spec["relation"]
+    if relation is None:
+        return prefix + f"{p0} and {p1}"
+    ahead = ("to the left of", "above")[relation == "vertical"]
+    behind = ("to the right of", "below")[relation == "vertical"]
+    if phrasing == "forward" or (phrasing is None and rng.random() < 0.5):
+        return prefix + f"{p0} {ahead} {p1}"
+    return prefix + f"{p1} {behind} {p0}"

@@ -35,6 +35,15 @@ def _draw_shape(
             [(cx + q * np.cos(a), cy - q * np.sin(a)) for q, a in zip(radii, angles)],
             fill=rgb,
         )
+    elif shape == "diamond":
+        draw.polygon(
+            [(cx, cy - r), (cx + r * 0.7, cy), (cx, cy + r), (cx - r * 0.7, cy)],
+            fill=rgb,
+        )
+    elif shape == "ring":
+        draw.ellipse(
+            [cx - r, cy - r, cx + r, cy + r], outline=rgb, width=max(1, round(r * 0.35))
+        )
     elif shape == "cross":
         w = r * 0.36
         draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=rgb)

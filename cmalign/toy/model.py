@@ -3,8 +3,11 @@
 The model is a ``transformers.CLIPModel`` with small vision and text
 configs, a ``CLIPImageProcessor`` set to the toy world's image size, and a
 ``CLIPTokenizer`` whose byte-level BPE vocabulary holds the toy world's words
-as whole tokens (any other word still tokenises, letter by letter, so free
-queries never fail; they simply mean little to the model). Saved with
+(any other word still tokenises, letter by letter, so free queries never
+fail; they simply mean little to the model). Most words are one token; in the
+shipped tokenizer "cyan", "orange" and "triangle" come out in pieces, because
+BPE applies an earlier merge (such as "r"+"i" from "right") before theirs.
+That is harmless (the model learned the pieces) and left as trained. Saved with
 ``save_pretrained``, it loads exactly like ``openai/clip-vit-base-patch32``.
 Trained by :mod:`cmalign.toy.train`; used in every lesson.
 """
@@ -35,7 +38,11 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 def build_tokenizer(
     words: list[str] | None = None, context_length: int = CONTEXT_LENGTH
 ) -> CLIPTokenizer:
-    """A CLIP BPE tokenizer whose merges spell each of ``words`` as one token.
+    """A CLIP BPE tokenizer whose merges spell each of ``words``, mostly as one token.
+
+    Merges are listed word by word; BPE applies them by rank, so a word whose
+    letters an earlier word's merges take first is split into pieces (see the
+    module docstring).
 
     The 512 byte-level symbols (with and without the end-of-word mark) come
     first, then one merge per prefix of each word, then ``<|startoftext|>``

@@ -20,6 +20,9 @@ COLORS = {
     "white": (240, 240, 240),
 }
 SHAPES = ["circle", "square", "triangle", "star", "cross"]
+#: Shapes the shipped model never saw (drawn only with ``extra_shapes``; not in
+#: its vocabulary, so their words are spelled letter by letter).
+NEW_SHAPES = ("diamond", "ring")
 SIZES = {"small": 10, "large": 18}
 POSITIONS = ["left", "right", "top", "bottom"]
 POSITION_WORDS = {

@@ -29,6 +29,7 @@ from .spec import (
     COLORS,
     HELDOUT_COMBOS,
     IMAGE_SIZE,
+    NEW_SHAPES,
     POSITIONS,
     SHAPE_TEMPLATES,
     SHAPES,
@@ -88,9 +89,12 @@ class ToyDataset:
         )
 
     def zero_shot_task(
-        self, key: str = "color"
+        self, key: str = "color", names: list[str] | None = None
     ) -> tuple[list[Image.Image], list[int], list[str], tuple[str, ...]]:
         """Classify the single-object images by ``key`` ("color" or "shape").
+
+        ``names`` overrides the class list (e.g. ``SHAPES + NEW_SHAPES`` for a
+        world made with ``extra_shapes``).
 
         Returns
         -------
@@ -98,7 +102,7 @@ class ToyDataset:
         """
         if key not in ("color", "shape"):
             raise ValueError(f"key must be 'color' or 'shape', got {key!r}")
-        names = _COLOR_NAMES if key == "color" else SHAPES
+        names = list(names or (_COLOR_NAMES if key == "color" else SHAPES))
         single = [i for i, a in enumerate(self.attributes) if len(a["objects"]) == 1]
         labels = [names.index(self.attributes[i]["objects"][0][key]) for i in single]
         templates = COLOR_TEMPLATES if key == "color" else SHAPE_TEMPLATES
@@ -128,7 +132,7 @@ def relevance_matrix(specs: list[dict], attributes: list[dict]) -> torch.Tensor:
     n_cap = np.array([len(s["objects"]) for s in specs])
     keys = [
         ("color", _COLOR_NAMES),
-        ("shape", SHAPES),
+        ("shape", SHAPES + list(NEW_SHAPES)),
         ("size", list(SIZES)),
         ("position", POSITIONS),
     ]
@@ -152,10 +156,12 @@ def relevance_matrix(specs: list[dict], attributes: list[dict]) -> torch.Tensor:
     return torch.from_numpy(one | two)
 
 
-def _sample_object(rng: np.random.Generator, split: str, force_heldout: bool) -> dict:
+def _sample_object(
+    rng: np.random.Generator, split: str, force_heldout: bool, shapes: list[str]
+) -> dict:
     while True:
         color = _COLOR_NAMES[rng.integers(len(_COLOR_NAMES))]
-        shape = SHAPES[rng.integers(len(SHAPES))]
+        shape = shapes[rng.integers(len(shapes))]
         heldout = (color, shape) in HELDOUT_COMBOS
         if force_heldout == heldout or (
             split == "heldout_combos" and not force_heldout
@@ -168,10 +174,12 @@ def _place(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 
 
-def _sample_image(rng: np.random.Generator, split: str) -> dict:
-    n_objects = 1 if rng.random() < 0.6 else 2
+def _sample_image(
+    rng: np.random.Generator, split: str, shapes: list[str], pairs_only: bool
+) -> dict:
+    n_objects = 1 if rng.random() < 0.6 and not pairs_only else 2
     heldout = split == "heldout_combos"
-    objects = [_sample_object(rng, split, heldout)]
+    objects = [_sample_object(rng, split, heldout, shapes)]
     m, lo, hi = IMAGE_SIZE, 0.27 * IMAGE_SIZE, 0.73 * IMAGE_SIZE
     if n_objects == 1:
         pos = POSITIONS[rng.integers(4)]
@@ -188,7 +196,7 @@ def _sample_image(rng: np.random.Generator, split: str) -> dict:
             "bottom": (mid, far),
         }[pos]
         return {"objects": objects, "layout": None}
-    objects.append(_sample_object(rng, split, False))
+    objects.append(_sample_object(rng, split, False, shapes))
     layout = "horizontal" if rng.random() < 0.5 else "vertical"
     first = (_place(rng, 9, 12), _place(rng, lo, hi))
     second = (_place(rng, m - 12, m - 9), _place(rng, lo, hi))
@@ -202,7 +210,12 @@ def _sample_image(rng: np.random.Generator, split: str) -> dict:
 
 
 def make_dataset(
-    n: int, seed: int = 0, split: str = "train", captions_per_image: int = 1
+    n: int,
+    seed: int = 0,
+    split: str = "train",
+    captions_per_image: int = 1,
+    extra_shapes: tuple[str, ...] = (),
+    pairs_only: bool = False,
 ) -> ToyDataset:
     """Generate ``n`` image-caption pairs, deterministically for a given seed.
 
@@ -218,6 +231,12 @@ def make_dataset(
         "train" and "test".
     captions_per_image : int
         Independent paraphrases generated per image.
+    extra_shapes : tuple of str
+        Shapes from ``NEW_SHAPES`` to draw too, a world the shipped model has
+        never seen (notebooks/07_adapting_clip.ipynb). Empty: the usual world.
+    pairs_only : bool
+        Every image has two objects (for hard negatives,
+        :func:`cmalign.toy.negatives.hard_pairs`).
 
     Returns
     -------
@@ -229,10 +248,14 @@ def make_dataset(
         raise ValueError(
             f"n and captions_per_image must be >= 1, got {n}, {captions_per_image}"
         )
+    unknown = set(extra_shapes) - set(NEW_SHAPES)
+    if unknown:
+        raise ValueError(f"extra_shapes must be drawn from {NEW_SHAPES}, got {unknown}")
+    shapes = SHAPES + list(extra_shapes)
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     images, captions, attributes, specs = [], [], [], []
     for _ in range(n):
-        attrs = _sample_image(rng, split)
+        attrs = _sample_image(rng, split, shapes, pairs_only)
         for _ in range(captions_per_image):
             text, spec = caption(attrs, rng)
             captions.append(text)

@@ -1,0 +1,276 @@
+"""Evaluate any CLIP on the standard benchmarks from the command line.
+
+    python -m cmalign.evaluate retrieval --model openai/clip-vit-base-patch32 \\
+        --dataset flickr30k --root DIR [--split test] [--out results.json] [--report DIR]
+    python -m cmalign.evaluate zeroshot --model ID_OR_PATH --root IMAGEFOLDER \\
+        [--classnames FILE] [--templates openai|simple|FILE] [--out results.json]
+
+Retrieval prints Recall@1/5/10 both ways under CLIP_benchmark's names
+(:mod:`cmalign.clip_benchmark`, ties broken by index order) and under this
+library's strict names (:mod:`cmalign.metrics`, ties count against the
+query), with the number of queries that had a tie, mean/median rank, MRR,
+the protocol in words, timing, and the published number where the model and
+dataset are a known pair. Zero-shot prints acc1/acc5/mean per-class recall
+and the accuracy of each class. ``--report DIR`` writes an HTML page of the
+failures (:mod:`cmalign.report`). Image embeddings are cached per file
+(``--cache-dir``, resumable); metrics run in chunks.
+Taught in notebooks/05_retrieval_evaluation.ipynb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .cache import model_key
+from .clip_benchmark import clip_benchmark_recall, clip_benchmark_zeroshot
+from .data import CaptionSet, load_caption_folder
+from .datasets import (
+    load_coco_captions,
+    load_image_folder,
+    load_karpathy,
+    load_templates,
+)
+from .embed import class_embeddings, embed_images, embed_texts
+from .geometry import modality_gap
+from .metrics import rank_summary, retrieval_ranks
+from .models import load_clip
+from .report import format_table, write_retrieval_report, write_zeroshot_report
+
+#: Published R@1 (CLIP_benchmark protocol) of known model-dataset pairs, Karpathy
+#: test splits: open_clip's retrieval results table (docs/openclip_retrieval_results.csv).
+PUBLISHED = {
+    ("openai/clip-vit-base-patch32", "flickr30k"): {
+        "image_retrieval_recall@1": 0.588,
+        "text_retrieval_recall@1": 0.789,
+    },
+    ("openai/clip-vit-base-patch32", "coco"): {
+        "image_retrieval_recall@1": 0.304,
+        "text_retrieval_recall@1": 0.501,
+    },
+}
+ANNOTATIONS = {"flickr30k": "dataset_flickr30k.json", "coco": "dataset_coco.json"}
+RETRIEVAL_PROTOCOL = (
+    "Each caption is a text->image query whose only relevant image is its own; "
+    "each image is an image->text query, a hit at K when any of its captions is "
+    "in the top K. image_retrieval_recall@K (text->image) and "
+    "text_retrieval_recall@K (image->text) are CLIP_benchmark's: ties broken by "
+    "torch.topk's index order. text_to_image_R@K / image_to_text_R@K and the ranks "
+    "are strict: an irrelevant item that ties the best relevant one counts "
+    "against the query ({ties} queries had such a tie)."
+)
+
+
+def default_workers() -> int:
+    """Decoding processes: none on a small machine, up to 8 on a large one."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 4 else min(8, cores // 2)
+
+
+def load_retrieval_data(
+    dataset: str, root: str | Path, split: str = "test", annotations: str | None = None
+) -> CaptionSet:
+    """Images and captions of ``dataset`` ("flickr30k", "coco" or "captions")."""
+    root = Path(root)
+    if dataset == "captions":
+        return load_caption_folder(annotations or root)
+    if dataset not in ANNOTATIONS:
+        raise ValueError(
+            f"--dataset must be flickr30k, coco or captions, got {dataset!r}"
+        )
+    path = Path(annotations) if annotations else root / ANNOTATIONS[dataset]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: put the Karpathy split file there or pass --annotations"
+        )
+    head = path.read_text(encoding="utf-8")[:20_000]
+    if dataset == "coco" and '"annotations"' in head and '"sentences"' not in head:
+        return load_coco_captions(path, root)  # COCO's own captions_*.json
+    return load_karpathy(path, root, split)
+
+
+def _text_embeddings(bundle, captions, batch_size, cache_dir) -> torch.Tensor:
+    if cache_dir is None:
+        return embed_texts(bundle, captions, batch_size=batch_size)
+    key = hashlib.sha256("\n".join(captions).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / model_key(bundle) / f"texts-{key}.pt"
+    if path.is_file():
+        return torch.load(path)
+    emb = embed_texts(bundle, captions, batch_size=batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(emb, path)
+    return emb
+
+
+def run_retrieval(args: argparse.Namespace) -> dict:
+    """Embed, score and report one retrieval benchmark; returns the JSON record."""
+    data = load_retrieval_data(args.dataset, args.root, args.split, args.annotations)
+    bundle = load_clip(args.model, device=args.device)
+    start = time.perf_counter()
+    image_emb = embed_images(
+        bundle,
+        [str(p) for p in data.images],
+        batch_size=args.batch_size,
+        autocast=args.autocast,
+        cache_dir=args.cache_dir,
+        num_workers=args.workers,
+    )
+    image_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    text_emb = _text_embeddings(bundle, data.captions, args.batch_size, args.cache_dir)
+    text_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    ranks = retrieval_ranks(image_emb, text_emb, data.text_to_image)
+    metrics = clip_benchmark_recall(image_emb, text_emb, data.text_to_image)
+    metrics.update(rank_summary("text_to_image", ranks["text_to_image"], (1, 5, 10)))
+    metrics.update(rank_summary("image_to_text", ranks["image_to_text"], (1, 5, 10)))
+    metrics["text_to_image_tied_queries"] = int(ranks["text_to_image_tied"].sum())
+    metrics["image_to_text_tied_queries"] = int(ranks["image_to_text_tied"].sum())
+    metrics["modality_gap"] = modality_gap(image_emb, text_emb).distance
+    ties = metrics["text_to_image_tied_queries"] + metrics["image_to_text_tied_queries"]
+    result = {
+        "task": "zeroshot_retrieval",
+        "model": args.model,
+        "dataset": args.dataset,
+        "split": args.split,
+        "n_images": len(data.images),
+        "n_captions": len(data.captions),
+        "duplicate_captions": len(data.captions) - len(set(data.captions)),
+        "metrics": metrics,
+        "protocol": RETRIEVAL_PROTOCOL.format(ties=ties),
+        "published": PUBLISHED.get((args.model, args.dataset), {})
+        if args.split == "test"
+        else {},
+        "timing": {
+            "images_seconds": image_seconds,
+            "images_per_second": len(data.images) / max(image_seconds, 1e-9),
+            "texts_seconds": text_seconds,
+            "metrics_seconds": time.perf_counter() - start,
+            "device": str(bundle.device),
+            "workers": args.workers,
+            "autocast": args.autocast,
+        },
+    }
+    if args.report:
+        result["report"] = str(
+            write_retrieval_report(
+                args.report, data, image_emb, text_emb, ranks, result
+            )
+        )
+    return result
+
+
+def run_zeroshot(args: argparse.Namespace) -> dict:
+    """Zero-shot classification of an ImageFolder; returns the JSON record."""
+    images, labels, names = load_image_folder(args.root, args.classnames)
+    templates = load_templates(args.templates)
+    bundle = load_clip(args.model, device=args.device)
+    start = time.perf_counter()
+    image_emb = embed_images(
+        bundle,
+        [str(p) for p in images],
+        batch_size=args.batch_size,
+        autocast=args.autocast,
+        cache_dir=args.cache_dir,
+        num_workers=args.workers,
+    )
+    image_seconds = time.perf_counter() - start
+    classes = class_embeddings(bundle, names, templates)
+    logits = image_emb @ classes.T  # (n_images, n_classes)
+    metrics = clip_benchmark_zeroshot(logits, labels)
+    predicted = logits.argmax(dim=1)
+    truth = torch.as_tensor(labels)
+    per_class = {
+        name: float((predicted[truth == c] == c).float().mean())
+        for c, name in enumerate(names)
+    }
+    result = {
+        "task": "zeroshot_classification",
+        "model": args.model,
+        "dataset": str(args.root),
+        "n_images": len(images),
+        "classnames": names,
+        "templates": args.templates
+        if args.templates in ("openai", "simple")
+        else str(args.templates),
+        "n_templates": len(templates),
+        "metrics": metrics,
+        "per_class_accuracy": per_class,
+        "protocol": (
+            f"Each class is the mean of its {len(templates)} prompt embeddings "
+            "(re-normalised); an image is assigned the class of highest cosine "
+            "similarity. acc5 counts the label anywhere in the top 5."
+        ),
+        "timing": {"images_seconds": image_seconds, "device": str(bundle.device)},
+    }
+    if args.report:
+        result["report"] = str(
+            write_zeroshot_report(
+                args.report, images, labels, predicted.tolist(), names, result
+            )
+        )
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cmalign.evaluate", description=__doc__.split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("retrieval", "zeroshot"):
+        p = sub.add_parser(name)
+        p.add_argument("--model", required=True, help="hub id, local folder, or 'toy'")
+        p.add_argument("--root", required=True, help="dataset folder")
+        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--autocast", action="store_true", help="bfloat16 autocast")
+        p.add_argument("--cache-dir", help="cache image embeddings here (resumable)")
+        p.add_argument("--out", help="write the JSON record here")
+        p.add_argument("--report", help="write an HTML report into this folder")
+        p.add_argument("--device", default=None, help="default: CUDA, MPS or CPU")
+        p.add_argument(
+            "--workers", type=int, default=default_workers(), help="decoding processes"
+        )
+        if name == "retrieval":
+            p.add_argument(
+                "--dataset", required=True, choices=["flickr30k", "coco", "captions"]
+            )
+            p.add_argument("--split", default="test")
+            p.add_argument(
+                "--annotations", help="annotation file (default: under --root)"
+            )
+        else:
+            p.add_argument(
+                "--classnames", help="one class name per line, sub-folder order"
+            )
+            p.add_argument(
+                "--templates",
+                default="openai",
+                help="openai (80), simple (7) or a file",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    try:
+        result = (
+            run_retrieval(args) if args.command == "retrieval" else run_zeroshot(args)
+        )
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    print(format_table(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
