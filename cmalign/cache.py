@@ -124,7 +124,8 @@ def cached_image_embeddings(
     if first_of:
         todo = iter(first_of.values())
         for batch in compute([images[i] for i in first_of.values()]):
-            for i, vector in zip(todo, batch.numpy()):
+            # batch first: zip stops on it without taking one more index from todo
+            for vector, i in zip(batch.numpy(), todo):
                 _write(folder / f"{hashes[i]}.npy", vector)
                 found[hashes[i]] = vector
     return torch.from_numpy(np.stack([found[h] for h in hashes])).float()

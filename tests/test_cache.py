@@ -104,3 +104,43 @@ def test_cache_needs_paths(toy_bundle, tmp_path, files):
         cmalign.embed_images(
             toy_bundle, [files[0], tmp_path / "x.png"], cache_dir=tmp_path
         )
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(
+    toy_bundle, files, tmp_path, monkeypatch, counter
+):
+    real = embed.embed_pixels  # the counting wrapper of the counter fixture
+    seen = {"batches": 0}
+
+    def dies_after_two_batches(bundle, pixel_values, autocast=False):
+        seen["batches"] += 1
+        if seen["batches"] > 2:
+            raise KeyboardInterrupt
+        return real(bundle, pixel_values, autocast)
+
+    monkeypatch.setattr(embed, "embed_pixels", dies_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        cmalign.embed_images(
+            toy_bundle, files, batch_size=2, cache_dir=tmp_path / "c", progress=False
+        )
+    monkeypatch.setattr(embed, "embed_pixels", real)
+    cached = list((tmp_path / "c").rglob("*.npy"))
+    assert len(cached) == 4  # two finished batches of two were kept
+    counter["images"] = 0
+    resumed = cmalign.embed_images(
+        toy_bundle, files, batch_size=2, cache_dir=tmp_path / "c", progress=False
+    )
+    assert counter["images"] == 1  # only the fifth image was left
+    assert torch.allclose(
+        resumed, cmalign.embed_images(toy_bundle, files, progress=False), atol=1e-6
+    )
+
+
+def test_worker_processes_give_the_same_embeddings(toy_bundle, files):
+    alone = cmalign.embed_images(toy_bundle, files, batch_size=2, progress=False)
+    workers = cmalign.embed_images(
+        toy_bundle, files, batch_size=2, progress=False, num_workers=2
+    )
+    assert torch.equal(alone, workers)
+    with pytest.raises(ValueError, match="num_workers must be >= 0"):
+        cmalign.embed_images(toy_bundle, files, num_workers=-1)

@@ -137,3 +137,60 @@ def test_clamp_logit_scale():
     assert param.exp().item() == pytest.approx(100.0)
     param.data.fill_(-1.0)
     assert clamp_logit_scale_(param).item() == 0.0
+
+
+def negclip_reference(image, text, negatives, scale):
+    """NegCLIP by hand: negatives are extra columns of the image->text softmax only."""
+    n = len(image)
+    rows = torch.cat([image @ text.T, image @ negatives.T], dim=1) * scale  # (n, n+m)
+    cols = (text @ image.T) * scale  # (n, n)
+    image_to_text = -torch.stack([rows[i].log_softmax(0)[i] for i in range(n)]).mean()
+    text_to_image = -torch.stack([cols[i].log_softmax(0)[i] for i in range(n)]).mean()
+    return (image_to_text + text_to_image) / 2
+
+
+@pytest.mark.parametrize("n,m", [(1, 1), (4, 2), (8, 8), (5, 11)])
+def test_hard_negatives_forward_and_backward_match_hand_version(n, m, generator):
+    image = random_unit(n, 8, generator).requires_grad_()
+    text = random_unit(n, 8, generator).requires_grad_()
+    negatives = random_unit(m, 8, generator).requires_grad_()
+    ours = clip_loss(image, text, 20.0, hard_negatives=negatives)
+    ref = negclip_reference(image, text, negatives, 20.0)
+    assert torch.allclose(ours, ref, atol=1e-6)
+    for g_ours, g_ref in zip(
+        torch.autograd.grad(ours, (image, text, negatives)),
+        torch.autograd.grad(ref, (image, text, negatives)),
+    ):
+        assert torch.allclose(g_ours, g_ref, atol=1e-6)
+    # a negative identical to every true caption caps each image->text
+    # probability at 1/2: that direction's loss is at least log 2
+    twins = clip_loss(image, text, 20.0, hard_negatives=text.detach())
+    t2i_only = clip_loss(image, text, 20.0) - info_nce(image, text, 20.0) / 2
+    assert twins - t2i_only >= math.log(2) / 2 - 1e-6
+
+
+def test_hard_negatives_with_positives(generator):
+    image, text = random_unit(3, 6, generator), random_unit(3, 6, generator)
+    negatives = random_unit(2, 6, generator)
+    plain = clip_loss(image, text, 10.0, hard_negatives=negatives)
+    eye = torch.eye(3, dtype=torch.bool)
+    assert torch.allclose(
+        clip_loss(image, text, 10.0, positives=eye, hard_negatives=negatives), plain
+    )
+    # (n, n + m): negative 1 truly describes image 2, so it becomes a positive there
+    wide = torch.cat([eye, torch.tensor([[False, False]] * 2 + [[False, True]])], 1)
+    rows = torch.cat([image @ text.T, image @ negatives.T], 1) * 10.0
+    targets = wide.float() / wide.float().sum(1, keepdim=True)
+    i2t = -(targets * rows.log_softmax(1)).sum(1).mean()
+    t2i = F.cross_entropy((text @ image.T) * 10.0, torch.arange(3))
+    assert torch.allclose(
+        clip_loss(image, text, 10.0, positives=wide, hard_negatives=negatives),
+        (i2t + t2i) / 2,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="hard_negatives must have shape"):
+        clip_loss(image, text, 10.0, hard_negatives=random_unit(2, 5, generator))
+    with pytest.raises(ValueError, match="not L2-normalised"):
+        clip_loss(image, text, 10.0, hard_negatives=negatives * 2)
+    with pytest.raises(ValueError, match=r"\(3, 3\) or \(3, 5\)"):
+        clip_loss(image, text, 10.0, positives=eye[:, :2], hard_negatives=negatives)

@@ -6,6 +6,7 @@ import torch
 from cmalign.metrics import (
     relevance_from_index,
     retrieval_metrics,
+    retrieval_ranks,
     zero_shot_accuracy,
 )
 from tests.conftest import random_unit
@@ -121,3 +122,31 @@ def test_zero_shot_accuracy(generator):
         zero_shot_accuracy(images, classes, [0, 1, 2])
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
         zero_shot_accuracy(images, classes, [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 4096])
+@pytest.mark.parametrize("use_relevance", [False, True])
+def test_chunked_ranks_equal_the_whole_matrix(chunk_size, use_relevance, generator):
+    image_emb, text_emb = random_unit(9, 5, generator), random_unit(20, 5, generator)
+    text_to_image = [t % 9 for t in range(20)]
+    text_emb[11] = text_emb[10]  # a verbatim duplicate caption (of image 2) ...
+    image_emb[1] = text_emb[10]  # ... that ties with image 1's best caption
+    relevance = relevance_from_index(text_to_image, 9)
+    kwargs = (
+        {"relevance": relevance} if use_relevance else {"text_to_image": text_to_image}
+    )
+    got = retrieval_ranks(image_emb, text_emb, chunk_size=chunk_size, **kwargs)
+    sim = text_emb @ image_emb.T
+    assert got["text_to_image"].tolist() == list(brute_force_ranks(sim, relevance))
+    assert got["image_to_text"].tolist() == list(brute_force_ranks(sim.T, relevance.T))
+    # image 1 owns text 10, image 2 owns text 11: identical captions tie
+    # ties are exact float equality, so compare in the orientation the library
+    # computes (one GEMM may round identical rows differently in its edge tiles)
+    sim_i = image_emb @ text_emb.T
+    best = (sim_i.masked_fill(~relevance.T, -2).max(1).values)[:, None]
+    tied = ((sim_i == best) & ~relevance.T).any(1)
+    assert torch.equal(got["image_to_text_tied"], tied)
+    assert tied[1] and tied.sum() >= 1
+    assert retrieval_metrics(
+        image_emb, text_emb, chunk_size=chunk_size, **kwargs
+    ) == retrieval_metrics(image_emb, text_emb, chunk_size=4096, **kwargs)
