@@ -15,7 +15,17 @@ offline stand-in for OpenAI's checkpoint) and the package ``toy`` (the
 procedural world and its small CLIP).
 """
 
-from . import data, exercises, geometry, losses, metrics, plots, retrieval, toy
+from . import (
+    data,
+    exercises,
+    exercises_beyond,
+    geometry,
+    losses,
+    metrics,
+    plots,
+    retrieval,
+    toy,
+)
 from .embed import class_embeddings, embed_images, embed_texts
 from .models import DEFAULT_MODEL, ClipBundle, HubUnavailableError, load_clip
 from .utils import set_seed
@@ -31,6 +41,7 @@ __all__ = [
     "embed_images",
     "embed_texts",
     "exercises",
+    "exercises_beyond",
     "geometry",
     "load_clip",
     "losses",

@@ -84,3 +84,43 @@ def best_rank(similarity: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor
     """05: 1-based rank of the best relevant item (ties counted against)."""
     best = similarity.masked_fill(~relevance, float("-inf")).max(dim=1).values
     return ((similarity >= best[:, None]) & ~relevance).sum(dim=1) + 1
+
+
+def negclip_loss(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    negative_emb: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    n = len(image_emb)
+    labels = torch.arange(n)
+    logits_per_image = (
+        scale * image_emb @ torch.cat([text_emb, negative_emb]).T
+    )  # (n, n+m)
+    logits_per_text = scale * text_emb @ image_emb.T  # (n, n)
+    return (
+        F.cross_entropy(logits_per_image, labels)
+        + F.cross_entropy(logits_per_text, labels)
+    ) / 2
+
+
+def swap_colors(caption: str) -> str:
+    colors = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "white"]
+    words = caption.split()
+    where = [i for i, w in enumerate(words) if w in colors]
+    first, second = where
+    words[first], words[second] = words[second], words[first]
+    for i in (first - 1, second - 1):  # the article before each colour
+        words[i] = "an" if words[i + 1][0] in "aeiou" else "a"
+    return " ".join(words)
+
+
+def wise_ft(original: dict, finetuned: dict, alpha: float) -> dict:
+    return {k: (1 - alpha) * v + alpha * finetuned[k] for k, v in original.items()}
+
+
+def few_shot(labels: list[int], k: int) -> list[int]:
+    picked = []
+    for c in sorted(set(labels)):
+        picked += [i for i, y in enumerate(labels) if y == c][:k]
+    return picked

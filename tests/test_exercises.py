@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmalign import exercises, solutions
+from cmalign import exercises, exercises_beyond, solutions
 
 NAMES = [
     "similarity_matrix",
@@ -26,11 +26,16 @@ NAMES = [
     "close_gap",
     "recall_at_k",
     "best_rank",
+    "negclip_loss",
+    "swap_colors",
+    "wise_ft",
+    "few_shot",
 ]
 
 
 def check(name, fn):
-    return getattr(exercises, f"check_{name}")(fn)
+    module = exercises if hasattr(exercises, f"check_{name}") else exercises_beyond
+    return getattr(module, f"check_{name}")(fn)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -39,8 +44,9 @@ def test_reference_answers_pass(name, capsys):
     assert "passed" in capsys.readouterr().out
 
 
-def test_the_checkers_never_see_the_answers():
-    tree = ast.parse(Path(exercises.__file__).read_text())
+@pytest.mark.parametrize("module", [exercises, exercises_beyond])
+def test_the_checkers_never_see_the_answers(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = {
         alias.name
         for node in ast.walk(tree)
@@ -158,6 +164,42 @@ def _rank_ties_in_favour(sim, rel):
     return ((sim > best[:, None]) & ~rel).sum(dim=1) + 1
 
 
+def _negclip_unscaled_negatives(image, text, negatives, scale):
+    n = len(image)
+    rows = torch.cat([scale * image @ text.T, image @ negatives.T], dim=1)
+    labels = torch.arange(n)
+    cols = scale * text @ image.T
+    return (F.cross_entropy(rows, labels) + F.cross_entropy(cols, labels)) / 2
+
+
+def _negclip_ignored(image, text, negatives, scale):
+    return solutions.clip_loss(image, text, scale)
+
+
+def _swap_keeps_articles(caption):
+    words = caption.split()
+    colors = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "white"]
+    a, b = [i for i, w in enumerate(words) if w in colors]
+    words[a], words[b] = words[b], words[a]
+    return " ".join(words)
+
+
+def _swap_shapes_instead(caption):
+    words = caption.split()
+    shapes = ["circle", "square", "triangle", "star", "cross"]
+    a, b = [i for i, w in enumerate(words) if w in shapes]
+    words[a], words[b] = words[b], words[a]
+    return " ".join(words)
+
+
+def _wise_ft_reversed(original, finetuned, alpha):
+    return {k: alpha * v + (1 - alpha) * finetuned[k] for k, v in original.items()}
+
+
+def _few_shot_first_indices(labels, k):
+    return list(range(k * len(set(labels))))
+
+
 MISTAKES = [
     ("similarity_matrix", _sim_unnormalised),
     ("similarity_matrix", _sim_wrong_orientation),
@@ -179,6 +221,12 @@ MISTAKES = [
     ("recall_at_k", _recall_lowest_scores),
     ("best_rank", _rank_zero_based),
     ("best_rank", _rank_ties_in_favour),
+    ("negclip_loss", _negclip_ignored),
+    ("negclip_loss", _negclip_unscaled_negatives),
+    ("swap_colors", _swap_keeps_articles),
+    ("swap_colors", _swap_shapes_instead),
+    ("wise_ft", _wise_ft_reversed),
+    ("few_shot", _few_shot_first_indices),
 ]
 
 

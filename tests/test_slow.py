@@ -1,5 +1,6 @@
 """Slow checks (`make test` runs them; alone: `pytest -m slow`)."""
 
+import copy
 import json
 import os
 import subprocess
@@ -8,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+import cmalign
 from cmalign import standin
+from cmalign.data import REPO_ROOT
 from cmalign.toy.evaluate import evaluate_toy_model
+from cmalign.toy.negatives import hard_pairs, probe
+from cmalign.toy.negclip import evaluate_negatives, finetune_with_negatives
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +106,31 @@ def test_default_model_loads_offline_from_the_env_configured_cache(standin_bin_c
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[:2] == [standin.REPO_ID, "pytorch_model.bin"]
     assert str(standin.CAT_IDS).replace(" ", "") in result.stdout.replace(" ", "")
+
+
+@pytest.mark.slow
+def test_shipped_negclip_model_meets_its_targets_on_fresh_data():
+    """Lesson 06's targets, re-checked on a seed the lesson does not use."""
+    bundle = cmalign.load_clip(
+        str(REPO_ROOT / "data" / "toy_clip_negclip"), device="cpu"
+    )
+    m = evaluate_negatives(bundle, n=1000, seed=123_456)
+    assert m["forward_probe_reverse_relation"] >= 0.90, m
+    assert m["forward_probe_swap_colors"] >= 0.95, m
+    assert m["text_to_image_R@1"] >= 0.90 and m["image_to_text_R@1"] >= 0.90, m
+    shipped = evaluate_negatives(
+        cmalign.load_clip("toy", device="cpu"), n=1000, seed=123_456
+    )
+    assert shipped["forward_probe_reverse_relation"] < 0.7  # the weakness it fixes
+
+
+@pytest.mark.slow
+def test_finetuning_with_negatives_beats_the_same_run_without(toy_bundle):
+    """A short run: the negatives, not more training, move the forward probe."""
+    scenes, negatives = hard_pairs(300, seed=777, split="test")
+    scores = {}
+    for use in (False, True):
+        bundle = copy.deepcopy(toy_bundle)
+        finetune_with_negatives(bundle, steps=120, use_negatives=use, seed=3)
+        scores[use] = probe(bundle, scenes, negatives)["probe_reverse_relation"]
+    assert scores[True] > scores[False] + 0.10, scores

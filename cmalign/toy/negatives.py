@@ -199,8 +199,9 @@ def hard_pairs(
     fully stated caption and its hard negatives, the probe of lesson 05.
 
     Captions read "a red circle to the left of a blue square" (``phrasing``
-    "forward") or "a blue square to the right of a red circle" ("backward");
-    negatives are phrased the same way, so only the order of the words differs.
+    "forward") or "a blue square to the right of a red circle" ("backward"),
+    or either at random per scene ("mixed"); each negative is phrased like
+    its caption, so only the order of the words differs.
     """
     rng = np.random.default_rng([seed, 1])
     pool = make_dataset(2 * n + 20, seed=seed, split=split, pairs_only=True)
@@ -230,7 +231,15 @@ def hard_pairs(
         }
         for a in attributes
     ]
-    captions = [describe(s, rng, phrasing) for s in specs]
+    if phrasing not in ("forward", "backward", "mixed"):
+        raise ValueError(
+            f"phrasing must be forward, backward or mixed, got {phrasing!r}"
+        )
+    ways = [
+        phrasing if phrasing != "mixed" else ("forward", "backward")[rng.integers(2)]
+        for _ in specs
+    ]
+    captions = [describe(s, rng, way) for s, way in zip(specs, ways)]
     scenes = ToyDataset([pool.images[i] for i in keep], captions, attributes, specs)
     texts, negative_specs, owner, kind_of = [], [], [], []
     for t, spec in enumerate(specs):
@@ -240,7 +249,7 @@ def hard_pairs(
                 continue
             if split == "train" and _has_heldout_pair(new):
                 continue  # keep the held-out pairs unseen
-            texts.append(describe(new, rng, phrasing))
+            texts.append(describe(new, rng, ways[t]))
             negative_specs.append(new)
             owner.append(t)
             kind_of.append(kind)

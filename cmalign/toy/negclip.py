@@ -8,21 +8,31 @@ negatives enter ``clip_loss(..., hard_negatives=...)`` through
 by the world, so a negative that happens to describe another image of the
 batch counts as a positive there. Fresh data matters: on a fixed set of a
 thousand scenes the model memorises them instead of learning word order.
+``python -m cmalign.toy.negclip`` writes ``data/toy_clip_negclip`` (the
+model lesson 06 evaluates) with its ``metrics.json``.
 Taught in notebooks/06_hard_negatives.ipynb.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from ..models import ClipBundle
+from ..checkpoint import save_clip
+from ..embed import embed_images, embed_texts
+from ..metrics import retrieval_metrics
+from ..models import ClipBundle, load_clip
 from ..optim import param_groups, warmup_cosine
 from ..prepare import encode_dataset, tokenize_texts
 from ..train import train_step
-from .negatives import hard_pairs
+from .evaluate import TEST_SEED
+from .negatives import hard_pairs, make_negatives, probe
 from .world import make_dataset, relevance_matrix
 
 
@@ -34,6 +44,7 @@ def finetune_with_negatives(
     lr: float = 1e-3,
     seed: int = 0,
     use_negatives: bool = True,
+    phrasing: str = "forward",
     callback: Callable[[dict], None] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``bundle.model`` in place; returns the loss per step.
@@ -44,6 +55,9 @@ def finetune_with_negatives(
         AdamW steps (no weight decay), 5 % warm-up then cosine decay.
     batch_size, hard_size
         Ordinary scenes and hard-pair scenes per step (each with its caption).
+    phrasing
+        How hard pairs are worded (:func:`~cmalign.toy.negatives.hard_pairs`):
+        "forward" ("A to the left of B"), "backward" or "mixed".
     use_negatives
         False trains on exactly the same images and captions without the
         negatives: the control that shows what the negatives add.
@@ -60,13 +74,21 @@ def finetune_with_negatives(
         optimizer, warmup_cosine(steps, max(1, steps // 20))
     )
     history: dict[str, list[float]] = {"step": [], "loss": []}
+    truncated = 0  # steps whose batch had captions cut at the context length
     start = time.perf_counter()
     for step in range(1, steps + 1):
         plain = make_dataset(batch_size, seed=seed * 1_000_003 + step, split="train")
-        scenes, negatives = hard_pairs(hard_size, seed=seed * 1_000_003 + step)
+        scenes, negatives = hard_pairs(
+            hard_size, seed=seed * 1_000_003 + step, phrasing=phrasing
+        )
         for key in ("images", "captions", "attributes", "specs"):
             getattr(plain, key).extend(getattr(scenes, key))
-        pixels, tokens = encode_dataset(processor, plain, context)
+        with warnings.catch_warnings(
+            record=True
+        ) as caught:  # one summary, not one per step
+            warnings.simplefilter("always")
+            pixels, tokens = encode_dataset(processor, plain, context)
+        truncated += sum("truncated" in str(w.message) for w in caught)
         positives = relevance_matrix(plain.specs, plain.attributes).T  # (images, texts)
         negative_tokens = None
         if use_negatives:
@@ -90,5 +112,76 @@ def finetune_with_negatives(
         if callback is not None:
             callback({"step": step, "loss": loss})
     history["seconds"] = [time.perf_counter() - start]
+    if truncated:
+        warnings.warn(
+            f"in {truncated} of {steps} steps some captions exceeded the "
+            f"{context}-token context and were cut (the world's longest captions)",
+            stacklevel=2,
+        )
     model.eval()
     return history
+
+
+def evaluate_negatives(
+    bundle: ClipBundle, n: int = 1000, seed: int = TEST_SEED
+) -> dict:
+    """Probes and retrieval of a model on fresh data (never used in training).
+
+    Returns
+    -------
+    dict
+        ``forward_probe_*`` (lesson 05's probe: "A to the left of B" against its
+        colour-swapped and relation-reversed forms, on ``n // 2`` scenes),
+        ``backward_probe_*`` (the same phrased "B to the right of A"),
+        ``varied_probe_*`` (:func:`~cmalign.toy.negatives.make_negatives` on the
+        world's own captions) and text->image / image->text R@1 on ``n`` pairs.
+    """
+    results: dict[str, float] = {}
+    for phrasing in ("forward", "backward"):
+        scenes, negatives = hard_pairs(
+            n // 2, seed=seed, split="test", phrasing=phrasing
+        )
+        for key, value in probe(bundle, scenes, negatives).items():
+            results[f"{phrasing}_{key}"] = value
+    data = make_dataset(n, seed=seed, split="test")
+    for key, value in probe(bundle, data, make_negatives(data, seed=seed)).items():
+        results[f"varied_{key}"] = value
+    image_emb = embed_images(bundle, data.images, progress=False)
+    text_emb = embed_texts(bundle, data.captions, progress=False)
+    metrics = retrieval_metrics(image_emb, text_emb, relevance=data.relevance())
+    for key in ("text_to_image_R@1", "image_to_text_R@1"):
+        results[key] = metrics[key]
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m cmalign.toy.negclip``: fine-tune the shipped toy CLIP with hard
+    negatives (forward phrasing first, then mixed) and save it with its metrics."""
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("--out", default="data/toy_clip_negclip")
+    parser.add_argument("--base", default="toy", help="model to start from")
+    parser.add_argument("--forward-steps", type=int, default=400)
+    parser.add_argument("--mixed-steps", type=int, default=600)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    bundle = load_clip(args.base, device="cpu")
+    start = time.perf_counter()
+    finetune_with_negatives(bundle, args.forward_steps, 64, 64, args.lr, seed=0)
+    finetune_with_negatives(
+        bundle, args.mixed_steps, 64, 64, args.lr, seed=1, phrasing="mixed"
+    )
+    seconds = time.perf_counter() - start
+    save_clip(bundle.model, bundle.processor, args.out)
+    metrics = evaluate_negatives(bundle)
+    metrics["train_seconds"] = seconds
+    metrics["command"] = "python -m cmalign.toy.negclip " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+    )
+    (Path(args.out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
