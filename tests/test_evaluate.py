@@ -152,32 +152,19 @@ def test_bad_inputs_are_named(tmp_path, capsys):
     root = tmp_path / "f"
     write_karpathy(root, n=3)
     (root / "flickr30k-images" / "1.png").unlink()
+    flickr = [
+        "retrieval",
+        "--model",
+        "toy",
+        "--dataset",
+        "flickr30k",
+        "--root",
+        str(root),
+    ]
     with pytest.raises(SystemExit, match=r"images\[1\]: image '1.png' not found"):
-        main(
-            [
-                "retrieval",
-                "--model",
-                "toy",
-                "--dataset",
-                "flickr30k",
-                "--root",
-                str(root),
-            ]
-        )
+        main(flickr)
     with pytest.raises(SystemExit, match="split 'val' is not in"):
-        main(
-            [
-                "retrieval",
-                "--model",
-                "toy",
-                "--dataset",
-                "flickr30k",
-                "--root",
-                str(root),
-                "--split",
-                "val",
-            ]
-        )
+        main([*flickr, "--split", "val"])
     with pytest.raises(SystemExit, match="dataset_coco.json not found"):
         main(["retrieval", "--model", "toy", "--dataset", "coco", "--root", str(root)])
     bad = tmp_path / "t.txt"

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import cmalign
 from cmalign import standin
 from cmalign.data import REPO_ROOT
+from cmalign.prepare import encode_dataset, tokenize_texts
 from cmalign.toy.evaluate import evaluate_toy_model
 from cmalign.toy.negatives import hard_pairs, probe
-from cmalign.toy.negclip import evaluate_negatives, finetune_with_negatives
+from cmalign.toy.negclip import evaluate_negatives
+from cmalign.train import train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,12 +128,30 @@ def test_shipped_negclip_model_meets_its_targets_on_fresh_data():
 
 
 @pytest.mark.slow
-def test_finetuning_with_negatives_beats_the_same_run_without(toy_bundle):
-    """A short run: the negatives, not more training, move the forward probe."""
-    scenes, negatives = hard_pairs(300, seed=777, split="test")
+def test_training_with_negatives_separates_what_training_without_does_not(toy_bundle):
+    """train_step with hard negatives, on one fixed batch of forward-phrased pairs:
+    with them the model learns to prefer each true caption over its reversal
+    and colour swap; the same steps without them do not. (Generalisation to
+    fresh scenes is the shipped model's test above; it takes ~1,000 steps.)"""
+    scenes, negatives = hard_pairs(48, seed=778, split="test")
+    processor = toy_bundle.processor
+    context = toy_bundle.model.config.text_config.max_position_embeddings
+    pixels, tokens = encode_dataset(processor, scenes, context)
+    negative_tokens = tokenize_texts(processor, negatives.texts, context)
     scores = {}
     for use in (False, True):
         bundle = copy.deepcopy(toy_bundle)
-        finetune_with_negatives(bundle, steps=120, use_negatives=use, seed=3)
+        bundle.model.train()
+        optimizer = torch.optim.AdamW(bundle.model.parameters(), lr=1e-3)
+        for _ in range(30):
+            train_step(
+                bundle.model,
+                optimizer,
+                pixels,
+                tokens,
+                None,
+                negative_tokens if use else None,
+            )
+        bundle.model.eval()
         scores[use] = probe(bundle, scenes, negatives)["probe_reverse_relation"]
-    assert scores[True] > scores[False] + 0.10, scores
+    assert scores[True] >= 0.9 and scores[True] > scores[False] + 0.3, scores
