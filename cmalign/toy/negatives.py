@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -102,6 +103,14 @@ class NegativeSet:
             [self.attributes[i] for i in image_idx],
         )
 
+    @cached_property
+    def _by_owner(self) -> dict[int, list[int]]:
+        """Indices of the negatives of each caption."""
+        by_owner: dict[int, list[int]] = {}
+        for i, t in enumerate(self.owner):
+            by_owner.setdefault(t, []).append(i)
+        return by_owner
+
     def sample(
         self, text_idx: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
@@ -111,10 +120,6 @@ class NegativeSet:
         -------
         torch.Tensor of shape (m,), long, m <= len(text_idx)
         """
-        if not hasattr(self, "_by_owner"):
-            self._by_owner: dict[int, list[int]] = {}
-            for i, t in enumerate(self.owner):
-                self._by_owner.setdefault(t, []).append(i)
         picks = []
         for t in text_idx.tolist():
             options = self._by_owner.get(t)
@@ -122,6 +127,32 @@ class NegativeSet:
                 k = torch.randint(len(options), (1,), generator=generator).item()
                 picks.append(options[k])
         return torch.tensor(picks, dtype=torch.long)
+
+
+def _negatives_of(
+    specs: list[dict],
+    attributes: list[dict],
+    image_of: list[int],
+    kinds: tuple[str, ...],
+    rng: np.random.Generator,
+    phrasings: list[str | None],
+    skip_heldout: bool,
+) -> NegativeSet:
+    """Every applicable negative of each spec that the world proves false for
+    its image ``attributes[image_of[t]]``, worded as ``phrasings[t]`` says."""
+    texts, negative_specs, owner, kind_of = [], [], [], []
+    for t, spec in enumerate(specs):
+        for kind in kinds:
+            new = perturb(spec, kind, rng)
+            if new is None or (skip_heldout and _has_heldout_pair(new)):
+                continue
+            if relevance_matrix([new], [attributes[image_of[t]]])[0, 0]:
+                continue
+            texts.append(describe(new, rng, phrasings[t]))
+            negative_specs.append(new)
+            owner.append(t)
+            kind_of.append(kind)
+    return NegativeSet(texts, negative_specs, owner, kind_of, attributes)
 
 
 def make_negatives(
@@ -141,21 +172,15 @@ def make_negatives(
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"kinds must be drawn from {KINDS}, got {kind!r}")
-    rng = np.random.default_rng(seed)
-    texts, specs, owner, kind_of = [], [], [], []
-    image_of = dataset.text_to_image
-    for t, spec in enumerate(dataset.specs):
-        for kind in kinds:
-            new = perturb(spec, kind, rng)
-            if new is None or (not allow_heldout_pairs and _has_heldout_pair(new)):
-                continue
-            if relevance_matrix([new], [dataset.attributes[image_of[t]]])[0, 0]:
-                continue
-            texts.append(describe(new, rng))
-            specs.append(new)
-            owner.append(t)
-            kind_of.append(kind)
-    return NegativeSet(texts, specs, owner, kind_of, dataset.attributes)
+    return _negatives_of(
+        dataset.specs,
+        dataset.attributes,
+        dataset.text_to_image,
+        kinds,
+        np.random.default_rng(seed),
+        [None] * len(dataset.specs),
+        skip_heldout=not allow_heldout_pairs,
+    )
 
 
 def probe(
@@ -241,16 +266,13 @@ def hard_pairs(
     ]
     captions = [describe(s, rng, way) for s, way in zip(specs, ways)]
     scenes = ToyDataset([pool.images[i] for i in keep], captions, attributes, specs)
-    texts, negative_specs, owner, kind_of = [], [], [], []
-    for t, spec in enumerate(specs):
-        for kind in kinds:
-            new = perturb(spec, kind, rng)
-            if new is None or relevance_matrix([new], [attributes[t]])[0, 0]:
-                continue
-            if split == "train" and _has_heldout_pair(new):
-                continue  # keep the held-out pairs unseen
-            texts.append(describe(new, rng, ways[t]))
-            negative_specs.append(new)
-            owner.append(t)
-            kind_of.append(kind)
-    return scenes, NegativeSet(texts, negative_specs, owner, kind_of, attributes)
+    negatives = _negatives_of(
+        specs,
+        attributes,
+        list(range(n)),
+        kinds,
+        rng,
+        ways,
+        skip_heldout=split == "train",  # keep the held-out pairs unseen
+    )
+    return scenes, negatives
