@@ -49,10 +49,15 @@ def preprocess_images(
     -------
     torch.Tensor of shape (n, 3, image_size, image_size), float32 on CPU.
     """
+    return _preprocess(bundle.processor.image_processor, images, start)
+
+
+def _preprocess(
+    image_processor, images: Sequence[ImageLike], start: int
+) -> torch.Tensor:
+    # the one preprocessing path, in this process or in a DataLoader worker
     rgb = load_rgb_images(images, start=start)
-    return bundle.processor.image_processor(images=rgb, return_tensors="pt")[
-        "pixel_values"
-    ]
+    return image_processor(images=rgb, return_tensors="pt")["pixel_values"]
 
 
 def embed_pixels(
@@ -87,8 +92,8 @@ class _Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, b: int) -> torch.Tensor:
         start = b * self.batch_size
-        rgb = load_rgb_images(self.images[start : start + self.batch_size], start=start)
-        return self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+        batch = self.images[start : start + self.batch_size]
+        return _preprocess(self.image_processor, batch, start)
 
 
 def embed_images(

@@ -90,7 +90,8 @@ def load_retrieval_data(
         raise FileNotFoundError(
             f"{path} not found: put the Karpathy split file there or pass --annotations"
         )
-    head = path.read_text(encoding="utf-8")[:20_000]
+    with path.open(encoding="utf-8") as handle:  # sniff the format, not the whole file
+        head = handle.read(20_000)
     if dataset == "coco" and '"annotations"' in head and '"sentences"' not in head:
         return load_coco_captions(path, root)  # COCO's own captions_*.json
     return load_karpathy(path, root, split)
