@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 
 from cmalign import standin
+from cmalign.course.naive import retrieve_images_fixed
 from cmalign.data import load_caption_folder, photos_dir
 from cmalign.embed import embed_images, embed_pixels, embed_texts, preprocess_images
 from cmalign.images import load_rgb_images
 from cmalign.models import ClipBundle, load_clip
-from cmalign.naive import retrieve_images_fixed
 from cmalign.retrieval import search
 from cmalign.toy.world import make_dataset
 

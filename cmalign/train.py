@@ -5,7 +5,7 @@ world, or a caption folder of your own) with AdamW, linear warm-up then
 cosine decay (:func:`~cmalign.optim.warmup_cosine`), CLIP's learnable
 temperature clamped at ln(100), optional freezing
 (:func:`~cmalign.optim.freeze_all_but`), and a history of loss, scale and
-held-out recall (:func:`evaluate`) for plotting. One step is
+held-out recall (:func:`retrieval_on_encoded`) for plotting. One step is
 :func:`train_step`; the optimiser's pieces live in :mod:`cmalign.optim`. No
 global state: the seed, the data order and the model are all passed in.
 notebooks/03_training_alignment.ipynb writes the same loop out by hand from
@@ -29,7 +29,7 @@ from .prepare import encode_dataset, tokenize_texts
 
 
 @torch.no_grad()
-def evaluate(
+def retrieval_on_encoded(
     model: CLIPModel,
     pixel_values: torch.Tensor,
     tokens: dict,
@@ -201,7 +201,7 @@ def fit(
     history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
 
     def run_eval(step: int) -> None:
-        metrics = evaluate(model, *evaluation)
+        metrics = retrieval_on_encoded(model, *evaluation)
         history["eval_step"].append(step)
         for key in ("text_to_image_R@1", "image_to_text_R@1"):
             history[f"eval_{key}"].append(metrics[key])

@@ -27,6 +27,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) random generators.
 
+    Python's hash seed (``PYTHONHASHSEED``) cannot be changed once the
+    interpreter runs, so it is not touched; nothing in cmalign depends on
+    ``hash()`` order.
+
     Parameters
     ----------
     seed : int
@@ -35,7 +39,6 @@ def set_seed(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from cmalign.clip_benchmark import clip_benchmark_recall
-from cmalign.datasets import load_coco_captions, load_karpathy
+from cmalign.evaluate.clip_benchmark import clip_benchmark_recall
+from cmalign.evaluate.formats import load_coco_captions, load_karpathy
 from cmalign.metrics import ranks, retrieval_metrics
 from cmalign.toy.world import make_dataset
 from tests.conftest import random_unit

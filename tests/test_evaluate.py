@@ -10,9 +10,9 @@ import json
 import pytest
 import torch
 
-from cmalign.clip_benchmark import clip_benchmark_zeroshot
 from cmalign.embed import embed_images, embed_texts
 from cmalign.evaluate import PUBLISHED, load_retrieval_data, main
+from cmalign.evaluate.clip_benchmark import clip_benchmark_zeroshot
 from cmalign.metrics import retrieval_metrics
 from cmalign.toy.export import (
     write_caption_folder,

@@ -1,6 +1,6 @@
 """Every reference answer passes its checker; typical mistakes fail it.
 
-The checkers (cmalign.exercises) never import the answers (cmalign.solutions),
+The checkers (cmalign.course.exercises) never import the answers (cmalign.course.solutions),
 so these tests would fail if an answer were wrong: each checker judges
 against the library, autograd, a brute-force loop or a property.
 """
@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cmalign import exercises, exercises_beyond, solutions
+from cmalign.course import exercises, solutions
 
 NAMES = [
     "similarity_matrix",
@@ -34,8 +34,7 @@ NAMES = [
 
 
 def check(name, fn):
-    module = exercises if hasattr(exercises, f"check_{name}") else exercises_beyond
-    return getattr(module, f"check_{name}")(fn)
+    return getattr(exercises, f"check_{name}")(fn)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -44,16 +43,15 @@ def test_reference_answers_pass(name, capsys):
     assert "passed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("module", [exercises, exercises_beyond])
-def test_the_checkers_never_see_the_answers(module):
-    tree = ast.parse(Path(module.__file__).read_text())
+def test_the_checkers_never_see_the_answers():
+    tree = ast.parse(Path(exercises.__file__).read_text())
     imported = {
         alias.name
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom | ast.Import)
         for alias in node.names
     }
-    assert "solutions" not in imported and "cmalign.solutions" not in imported
+    assert not {"solutions", "cmalign.course.solutions"} & imported
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -88,11 +88,40 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 
 def test_modules_are_small_and_say_what_they_are():
+    # split by idea, not by line count: a module of one idea may pass the limit
+    # when its docstring says why ("passes 300 lines because ...")
     for path in PACKAGE.rglob("*.py"):
         lines = path.read_text().count("\n")
-        assert lines <= MAX_LINES, f"{path.name}: {lines} lines"
         doc = ast.get_docstring(ast.parse(path.read_text()))
         assert doc and len(doc) > 40, f"{path} has no module docstring"
+        if lines > MAX_LINES:
+            assert f"passes {MAX_LINES} lines because" in " ".join(doc.split()), (
+                f"{path.name}: {lines} lines and its docstring does not say why"
+            )
+
+
+def test_every_module_of_the_package_imports():
+    import importlib
+
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = _module_name(path)
+        if name.endswith("__main__"):
+            continue  # runs its command on import; test_commands runs it
+        importlib.import_module(name)
+
+
+def test_the_top_level_imports_no_course_material():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cmalign; cmalign.load_clip, cmalign.clip_loss, cmalign.fit, "
+        "cmalign.search, cmalign.retrieval_metrics, cmalign.save_clip; "
+        "print(sorted(m for m in sys.modules if m.startswith('cmalign.course')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_benchmark_is_outside_the_package():

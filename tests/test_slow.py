@@ -14,9 +14,9 @@ import cmalign
 from cmalign import standin
 from cmalign.data import REPO_ROOT
 from cmalign.prepare import encode_dataset, tokenize_texts
-from cmalign.toy.evaluate import evaluate_toy_model
 from cmalign.toy.negatives import hard_pairs, probe
 from cmalign.toy.negclip import evaluate_negatives
+from cmalign.toy.quality import evaluate_toy_model
 from cmalign.train import train_step
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,8 +31,8 @@ from ..models import ClipBundle, load_clip
 from ..optim import param_groups, warmup_cosine
 from ..prepare import encode_dataset, tokenize_texts
 from ..train import train_step
-from .evaluate import TEST_SEED
 from .negatives import hard_pairs, make_negatives, probe
+from .quality import TEST_SEED
 from .world import make_dataset, relevance_matrix
 
 
@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--forward-steps", type=int, default=400)
     parser.add_argument("--mixed-steps", type=int, default=600)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--eval-n", type=int, default=1000, help="fresh pairs in metrics.json"
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     bundle = load_clip(args.base, device="cpu")
@@ -173,10 +176,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     seconds = time.perf_counter() - start
     save_clip(bundle.model, bundle.processor, args.out)
-    metrics = evaluate_negatives(bundle)
+    metrics = evaluate_negatives(bundle, n=args.eval_n)
     metrics["train_seconds"] = seconds
     metrics["command"] = "python -m cmalign.toy.negclip " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "eval_n"
     )
     (Path(args.out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))

@@ -4,8 +4,8 @@
 
 builds a fresh :func:`cmalign.toy.model.build_toy_clip`, trains it with
 :func:`cmalign.train.fit` (the project's ``clip_loss``, learnable clamped
-temperature), saves it in the Hugging Face format (:func:`cmalign.models.save_clip`)
-and writes ``metrics.json`` (:func:`cmalign.toy.evaluate.evaluate_toy_model`
+temperature), saves it in the Hugging Face format (:func:`cmalign.checkpoint.save_clip`)
+and writes ``metrics.json`` (:func:`cmalign.toy.quality.evaluate_toy_model`
 on freshly generated data) and ``history.json`` beside it.
 """
 
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 
-from ..models import load_clip, save_clip
+from ..checkpoint import save_clip
+from ..models import load_clip
 from ..train import fit
-from .evaluate import evaluate_toy_model
+from ..utils import default_device
 from .model import build_toy_clip
+from .quality import evaluate_toy_model
 from .world import make_dataset
 
 
@@ -36,7 +38,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument(
-        "--device", default="cuda" if torch.cuda.is_available() else "cpu"
+        "--eval-n", type=int, default=1000, help="fresh pairs per split in metrics.json"
+    )
+    parser.add_argument(
+        "--device",
+        default=default_device(),
+        help="$CMALIGN_DEVICE, else cuda, mps or cpu, whichever is usable first",
     )
     args = parser.parse_args(argv)
 
@@ -64,10 +71,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     out = Path(args.out)
     save_clip(model.to("cpu"), processor, out)
-    metrics = evaluate_toy_model(load_clip(str(out), device="cpu"))
+    metrics = evaluate_toy_model(load_clip(str(out), device="cpu"), n=args.eval_n)
     metrics["train_seconds"] = time.perf_counter() - start
     metrics["command"] = "python -m cmalign.toy.train " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "device"
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("device", "eval_n")
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out / "history.json").write_text(json.dumps(history))

@@ -6,13 +6,13 @@
         [--classnames FILE] [--templates openai|simple|FILE] [--out results.json]
 
 Retrieval prints Recall@1/5/10 both ways under CLIP_benchmark's names
-(:mod:`cmalign.clip_benchmark`, ties broken by index order) and under this
+(:mod:`cmalign.evaluate.clip_benchmark`, ties broken by index order) and under this
 library's strict names (:mod:`cmalign.metrics`, ties count against the
 query), with the number of queries that had a tie, mean/median rank, MRR,
 the protocol in words, timing, and the published number where the model and
 dataset are a known pair. Zero-shot prints acc1/acc5/mean per-class recall
 and the accuracy of each class. ``--report DIR`` writes an HTML page of the
-failures (:mod:`cmalign.report`). Image embeddings are cached per file
+failures (:mod:`cmalign.evaluate.report`). Image embeddings are cached per file
 (``--cache-dir``, resumable); metrics run in chunks.
 Taught in notebooks/05_retrieval_evaluation.ipynb.
 """
@@ -29,19 +29,19 @@ from pathlib import Path
 
 import torch
 
-from .cache import model_key
+from ..cache import model_key
+from ..data import CaptionSet, load_caption_folder
+from ..embed import class_embeddings, embed_images, embed_texts
+from ..geometry import modality_gap
+from ..metrics import rank_summary, retrieval_ranks
+from ..models import load_clip
 from .clip_benchmark import clip_benchmark_recall, clip_benchmark_zeroshot
-from .data import CaptionSet, load_caption_folder
-from .datasets import (
+from .formats import (
     load_coco_captions,
     load_image_folder,
     load_karpathy,
     load_templates,
 )
-from .embed import class_embeddings, embed_images, embed_texts
-from .geometry import modality_gap
-from .metrics import rank_summary, retrieval_ranks
-from .models import load_clip
 from .report import format_table, write_retrieval_report, write_zeroshot_report
 
 #: Published R@1 (CLIP_benchmark protocol) of known model-dataset pairs, Karpathy
@@ -271,7 +271,3 @@ def main(argv: list[str] | None = None) -> dict:
         Path(args.out).write_text(json.dumps(result, indent=2))
         print(f"wrote {args.out}")
     return result
-
-
-if __name__ == "__main__":
-    main()

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .images import ImageLike, load_rgb_images
-from .models import ClipBundle
+from ..images import ImageLike, load_rgb_images
+from ..models import ClipBundle
 
 
 def _logits(bundle: ClipBundle, queries: list[str], images: Sequence[ImageLike]):

@@ -22,8 +22,8 @@ from matplotlib.figure import Figure  # no pyplot: the caller's backend is left 
 from PIL import Image
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from .data import CaptionSet
-from .images import load_rgb_images
+from ..data import CaptionSet
+from ..images import load_rgb_images
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 img{height:96px;margin:2px;border:3px solid transparent}img.hit{border-color:#2a9d3a}

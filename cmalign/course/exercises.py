@@ -1,4 +1,9 @@
-"""Exercise checkers for the lessons.
+"""Exercise checkers for every lesson, 01 to the last.
+
+One module on purpose: the checkers share one contract and a few helpers
+(``_run``, ``_unit``, ``_close``), and a teacher reads them in one place;
+it passes 300 lines because each lesson adds its own checkers, not because
+it mixes ideas.
 
 Each ``check_*`` function runs the learner's function on fresh inputs and
 judges it against something that does not share its code: the library
@@ -7,7 +12,7 @@ function the lesson teaches (``losses.clip_loss``, ``optim.warmup_cosine``,
 or a property (invariance to feature length, unit rows). It prints a pass/fail
 line with a hint in words, returns True/False and never raises, so a notebook
 with an unfinished exercise still runs to the end. Reference answers live in
-:mod:`cmalign.solutions`, which this module never imports;
+:mod:`cmalign.course.solutions`, which this module never imports;
 ``tests/test_exercises.py`` proves they pass and that typical mistakes fail.
 """
 
@@ -16,10 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import geometry, losses, metrics, optim
+from .. import adapt, geometry, losses, metrics, optim
+from ..toy.captions import describe
+from ..toy.negatives import perturb
+from ..toy.spec import COLORS, SHAPES
 
 
 def _report(name: str, ok: bool, hint: str) -> bool:
@@ -245,4 +254,107 @@ def check_best_rank(fn: Callable) -> bool:
             torch.equal(torch.as_tensor(fn(sim, rel)).long(), metrics.ranks(sim, rel))
             and torch.as_tensor(fn(tie, tie_rel)).long().tolist() == [2, 1]
         ),
+    )
+
+
+# ---- 06 (hard negatives) and 07 (adapting) ----
+
+
+def check_negclip_loss(fn: Callable) -> bool:
+    """06: CLIP's loss with hard-negative captions as extra image->text columns."""
+    g = torch.Generator().manual_seed(6)
+    image, text, negatives = _unit(6, 8, g), _unit(6, 8, g), _unit(4, 8, g)
+
+    def trial() -> bool:
+        ours = fn(image, text, negatives, 30.0)
+        same = _close(
+            ours, losses.clip_loss(image, text, 30.0, hard_negatives=negatives)
+        )
+        no_negatives = _close(
+            fn(image, text, negatives[:0], 30.0), losses.clip_loss(image, text, 30.0)
+        )
+        return same and no_negatives
+
+    return _run(
+        "negclip_loss",
+        "score every image against the negative captions too, with the same "
+        "scale, as extra columns of the image-to-text logits only; the "
+        "text-to-image cross-entropy is unchanged; average the two.",
+        trial,
+    )
+
+
+def _random_spec(rng: np.random.Generator) -> dict:
+    colors = rng.choice(list(COLORS), 2, replace=False)
+    shapes = rng.choice(SHAPES, 2, replace=False)
+    return {
+        "objects": [
+            {"color": str(c), "shape": str(s), "size": None, "position": None}
+            for c, s in zip(colors, shapes)
+        ],
+        "relation": ("horizontal", "vertical")[rng.integers(2)],
+    }
+
+
+def check_swap_colors(fn: Callable) -> bool:
+    """06: "a red circle to the left of a blue square" -> "a blue circle to the left of a red square"."""
+    rng = np.random.default_rng(7)
+
+    def trial() -> bool:
+        for _ in range(40):
+            spec = _random_spec(rng)
+            text = describe(spec, rng, "forward")
+            want = describe(perturb(spec, "swap_colors", rng), rng, "forward")
+            if fn(text) != want:
+                return False
+        return True
+
+    return _run(
+        "swap_colors",
+        "exchange the two colour words and leave everything else in place; "
+        "mind the article: 'an orange' becomes 'a red' and back.",
+        trial,
+    )
+
+
+def check_wise_ft(fn: Callable) -> bool:
+    """07: (1 - alpha) * original + alpha * finetuned, tensor by tensor."""
+    g = torch.Generator().manual_seed(8)
+    a = {"w": torch.randn(3, 4, generator=g), "b": torch.randn(4, generator=g)}
+    b = {k: v + torch.randn(v.shape, generator=g) for k, v in a.items()}
+
+    def trial() -> bool:
+        return all(
+            all(
+                _close(fn(a, b, alpha)[k], adapt.interpolate_weights(a, b, alpha)[k])
+                for k in a
+            )
+            for alpha in (0.0, 0.3, 1.0)
+        )
+
+    return _run(
+        "wise_ft",
+        "alpha = 0 must give the original weights, alpha = 1 the fine-tuned ones; "
+        "mix every tensor of the state dict the same way.",
+        trial,
+    )
+
+
+def check_few_shot(fn: Callable) -> bool:
+    """07: k examples of every class, each index once."""
+    labels = [c for c in range(5) for _ in range(3 + 2 * c)]
+
+    def trial() -> bool:
+        for k in (1, 3):
+            picked = [int(i) for i in fn(labels, k)]
+            counts = np.bincount([labels[i] for i in picked], minlength=5)
+            if len(set(picked)) != len(picked) or not (counts == k).all():
+                return False
+        return True
+
+    return _run(
+        "few_shot",
+        "for each class, take k of the indices whose label is that class "
+        "(not the first k indices overall).",
+        trial,
     )

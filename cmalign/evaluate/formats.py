@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import REPO_ROOT, CaptionSet
+from ..data import REPO_ROOT, CaptionSet
 
 #: The shipped prompt sets.
 PROMPTS_DIR = REPO_ROOT / "data" / "prompts"

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .metrics import relevance_from_index
-from .utils import check_embeddings
+from ..metrics import relevance_from_index
+from ..utils import check_embeddings
 
 
 def clip_benchmark_recall(
