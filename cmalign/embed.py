@@ -20,7 +20,7 @@ from .cache import cached_image_embeddings
 from .features import image_features, text_features
 from .images import ImageLike, load_rgb_images
 from .models import ClipBundle
-from .utils import quiet_transformers
+from .utils import TruncationWarning, quiet_transformers
 
 
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
@@ -185,9 +185,13 @@ def warn_if_truncated(tokenizer, texts: Sequence[str], limit: int) -> list[int]:
     too_long = [i for i, n in enumerate(lengths) if n > limit]
     if too_long:
         warnings.warn(
-            f"{len(too_long)} of {len(texts)} captions exceed the {limit}-token "
-            f"context and were truncated (first: text {too_long[0]}, "
-            f"{lengths[too_long[0]]} tokens)",
+            TruncationWarning(
+                f"{len(too_long)} of {len(texts)} captions exceed the {limit}-token "
+                f"context and were truncated (first: text {too_long[0]}, "
+                f"{lengths[too_long[0]]} tokens)",
+                indices=too_long,
+                limit=limit,
+            ),
             stacklevel=4,
         )
     return too_long

@@ -23,6 +23,16 @@ import torch
 from .utils import check_embeddings
 
 
+class NoRelevantItemError(ValueError):
+    """A query has no relevant item, so its rank is undefined; ``.row`` names it."""
+
+    def __init__(self, row: int, *, direction: str | None = None):
+        where = f"{direction}: " if direction else ""
+        super().__init__(f"{where}query {row} has no relevant item; its rank is undefined")
+        self.row = row
+        self.direction = direction
+
+
 def relevance_from_index(text_to_image: Sequence[int], n_images: int) -> torch.Tensor:
     """Boolean relevance matrix (n_texts, n_images) from each text's image index."""
     idx = torch.as_tensor(list(text_to_image), dtype=torch.long)
@@ -60,8 +70,7 @@ def _ranks_and_ties(
     """Pessimistic ranks (n,), and whether an irrelevant item ties the best relevant."""
     has_any = relevance.any(dim=1)
     if not has_any.all():
-        row = int((~has_any).nonzero()[0])
-        raise ValueError(f"query {row} has no relevant item; its rank is undefined")
+        raise NoRelevantItemError(int((~has_any).nonzero()[0]))
     best_relevant = similarity.masked_fill(~relevance, float("-inf")).max(dim=1).values
     tied = (similarity == best_relevant[:, None]) & ~relevance
     beaten = (similarity > best_relevant[:, None]) & ~relevance
@@ -83,12 +92,8 @@ def _chunked(
         sim = queries[start : start + chunk_size].float() @ items.T
         try:
             r, t = _ranks_and_ties(sim, relevance_rows(start, start + len(sim)))
-        except ValueError as err:
-            row = str(err).split()[1]
-            raise ValueError(
-                f"{direction}: query {start + int(row)} has no relevant item; "
-                "its rank is undefined"
-            ) from None
+        except NoRelevantItemError as err:
+            raise NoRelevantItemError(start + err.row, direction=direction) from None
         out_ranks.append(r)
         out_ties.append(t)
     return torch.cat(out_ranks), torch.cat(out_ties)

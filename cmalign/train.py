@@ -6,8 +6,11 @@ cosine decay (:func:`~cmalign.optim.warmup_cosine`), CLIP's learnable
 temperature clamped at ln(100), optional freezing
 (:func:`~cmalign.optim.freeze_all_but`), and a history of loss, scale and
 held-out recall (:func:`retrieval_on_encoded`) for plotting. One step is
-:func:`train_step`; the optimiser's pieces live in :mod:`cmalign.optim`. No
-global state: the seed, the data order and the model are all passed in.
+:func:`train_step`; :func:`train_loop` is the one loop (optimiser, schedule,
+history, callback) that ``fit`` and the NegCLIP fine-tuning
+(:mod:`cmalign.toy.negclip`) feed with batches; the optimiser's pieces live in
+:mod:`cmalign.optim`. The seed, the data order and the model are passed in
+(``fit`` also seeds torch's global generator, and says so).
 notebooks/03_training_alignment.ipynb writes the same loop out by hand from
 these pieces; ``fit`` wraps it for reuse.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -127,10 +131,135 @@ HISTORY_KEYS = (
 )
 
 
+@dataclass
+class Batch:
+    """One step's data for :func:`train_loop`, already model inputs (on any device).
+
+    Attributes
+    ----------
+    pixel_values : torch.Tensor of shape (n_images, 3, H, W)
+    tokens : dict of input_ids, attention_mask, each (n_texts, length)
+    positives : torch.Tensor of shape (n_images, n_texts + n_negatives), bool, optional
+        Which captions fit which image (``None``: ``arange(n)`` pairs).
+    negative_tokens : dict of input_ids, attention_mask, each (n_negatives, length), optional
+        Hard-negative captions (extra image->text columns).
+    """
+
+    pixel_values: torch.Tensor
+    tokens: dict[str, torch.Tensor]
+    positives: torch.Tensor | None = None
+    negative_tokens: dict[str, torch.Tensor] | None = None
+
+
+def train_loop(
+    model: CLIPModel,
+    next_batch: Callable[[int], Batch],
+    *,
+    steps: int,
+    lr: float = 1e-3,
+    warmup: int | None = None,
+    weight_decay: float = 0.1,
+    train_only: Sequence[str] | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    eval_every: int = 100,
+    progress: bool = True,
+    callback: Callable[[dict], None] | None = None,
+) -> dict[str, list[float]]:
+    """The one training loop: AdamW, warm-up then cosine, clamped temperature, history.
+
+    :func:`fit` (a fixed, pre-encoded dataset) and
+    :func:`cmalign.toy.negclip.finetune_with_negatives` (fresh scenes every
+    step) differ only in how they make a step's :class:`Batch`.
+
+    Parameters
+    ----------
+    model : transformers.CLIPModel
+        Trained in place on the device it is on; left in eval mode.
+    next_batch : callable
+        ``next_batch(step) -> Batch`` for step = 1 .. ``steps``.
+    steps, lr, weight_decay
+        AdamW (betas 0.9/0.98, eps 1e-6 as in CLIP) with decay on matrices only
+        (:func:`~cmalign.optim.param_groups`).
+    warmup : int, optional
+        Linear warm-up steps (default 5 % of ``steps``), then cosine decay to 0.
+    train_only : sequence of str, optional
+        Train only parameters whose name contains one of these.
+    evaluate : callable, optional
+        ``evaluate() -> metrics`` at step 0, every ``eval_every`` steps and at the
+        end; its ``text_to_image_R@1`` / ``image_to_text_R@1`` go into the history.
+    callback : callable, optional
+        ``callback(record)`` after every step (step, loss, scale, lr, and the
+        last evaluation's text->image R@1 on evaluation steps).
+
+    Returns
+    -------
+    dict of lists
+        ``step``, ``loss``, ``scale`` (s = e^t) and ``lr`` per step; ``eval_step``,
+        ``eval_text_to_image_R@1``, ``eval_image_to_text_R@1`` per evaluation;
+        ``seconds`` (one entry).
+    """
+    device = next(model.parameters()).device
+    model.train()
+    history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+
+    def run_eval(step: int) -> None:
+        metrics = evaluate()
+        history["eval_step"].append(step)
+        for key in ("text_to_image_R@1", "image_to_text_R@1"):
+            history[f"eval_{key}"].append(metrics[key])
+
+    def to_device(tokens):
+        return None if tokens is None else {k: v.to(device) for k, v in tokens.items()}
+
+    with freeze_all_but(model, train_only):
+        optimizer = torch.optim.AdamW(
+            param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6
+        )
+        warmup = max(1, int(0.05 * steps)) if warmup is None else warmup
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_cosine(steps, warmup)
+        )
+        if evaluate is not None:
+            run_eval(0)
+        start = time.perf_counter()
+        off = {} if progress else {"disable": True}  # TQDM_DISABLE=1 also hides it
+        bar = tqdm(range(1, steps + 1), desc="training", **off)
+        for step in bar:
+            batch = next_batch(step)
+            lr_now = optimizer.param_groups[0]["lr"]
+            loss = train_step(
+                model,
+                optimizer,
+                batch.pixel_values.to(device),
+                to_device(batch.tokens),
+                None if batch.positives is None else batch.positives.to(device),
+                to_device(batch.negative_tokens),
+            )
+            scheduler.step()
+            record = {
+                "step": step,
+                "loss": loss,
+                "scale": model.logit_scale.exp().item(),
+                "lr": lr_now,
+            }
+            for key, value in record.items():
+                history[key].append(value)
+            if evaluate is not None and (step % eval_every == 0 or step == steps):
+                run_eval(step)
+                record["eval_text_to_image_R@1"] = history["eval_text_to_image_R@1"][-1]
+            bar.set_postfix(loss=f"{loss:.3f}", scale=f"{record['scale']:.1f}")
+            if callback is not None:
+                callback(record)
+        history["seconds"] = [time.perf_counter() - start]
+    model.eval()
+    return history
+
+
 def fit(
     model: CLIPModel,
     processor: CLIPProcessor,
     dataset,
+    *,
     steps: int,
     batch_size: int = 256,
     lr: float = 1e-3,
@@ -146,7 +275,11 @@ def fit(
     progress: bool = True,
     callback: Callable[[dict], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Train ``model`` in place with the symmetric CLIP loss.
+    """Train ``model`` in place with the symmetric CLIP loss on a fixed dataset.
+
+    Every image and caption is preprocessed once (:func:`encode_dataset`);
+    each step samples ``batch_size`` captions with their images and hands the
+    batch to :func:`train_loop`.
 
     Parameters
     ----------
@@ -155,39 +288,31 @@ def fit(
     dataset
         Has ``images``, ``captions`` and ``text_to_image`` (a
         :class:`~cmalign.toy.world.ToyDataset` or :class:`~cmalign.data.CaptionSet`).
-        Each step samples ``batch_size`` captions with their images.
-    steps, batch_size, lr, weight_decay
-        Optimisation settings (AdamW).
-    warmup : int, optional
-        Linear warm-up steps (default 5 % of ``steps``), then cosine decay to 0.
+    steps, batch_size, lr, warmup, weight_decay, train_only, eval_every, progress, callback
+        As in :func:`train_loop`.
     eval_dataset : optional
         Scored every ``eval_every`` steps with its ``relevance()`` (or
         ``text_to_image``); the recalls go into the history.
+    seed : int
+        Seeds the batch sampler and torch's global generator (this function
+        calls ``torch.manual_seed(seed)``: the only global state it touches).
     multi_positive : bool
         Count every caption that fits an image in the batch as a positive
         (``clip_loss(..., positives=...)``); False uses plain ``arange(n)``.
-    train_only : sequence of str, optional
-        Train only parameters whose name contains one of these (e.g.
-        ``["projection"]`` to fine-tune a pretrained CLIP's heads).
     negatives : optional
         Hard negatives of ``dataset``'s captions (a
         :class:`~cmalign.toy.negatives.NegativeSet`: ``texts``,
         ``sample(text_idx, generator)``, ``relevance_between``). Each step adds
         one per sampled caption as an extra image->text negative.
-    device, progress, callback
-        ``callback(record)`` is called after every logged step.
 
     Returns
     -------
     dict of lists
-        ``step``, ``loss``, ``scale`` (s = e^t, the inverse temperature) and ``lr`` per step; ``eval_step``,
-        ``eval_text_to_image_R@1``, ``eval_image_to_text_R@1`` per evaluation;
-        ``seconds`` (one entry).
+        The history of :func:`train_loop`.
     """
-    device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model.to(device).train()
+    model.to(torch.device(device)).train()
     context_length = model.config.text_config.max_position_embeddings
     pixel_values, tokens = encode_dataset(processor, dataset, context_length)
     if negatives is not None:
@@ -198,72 +323,41 @@ def fit(
         if eval_dataset is not None
         else None
     )
-    history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
 
-    def run_eval(step: int) -> None:
-        metrics = retrieval_on_encoded(model, *evaluation)
-        history["eval_step"].append(step)
-        for key in ("text_to_image_R@1", "image_to_text_R@1"):
-            history[f"eval_{key}"].append(metrics[key])
+    def next_batch(step: int) -> Batch:
+        text_idx = torch.randint(len(text_to_image), (batch_size,), generator=generator)
+        image_idx = text_to_image[text_idx]
+        positives = (
+            batch_positives(dataset, text_idx, image_idx) if multi_positive else None
+        )
+        hard = None
+        if negatives is not None:
+            negative_idx = negatives.sample(text_idx, generator)
+            hard = {k: v[negative_idx] for k, v in negative_tokens.items()}
+            if positives is not None:
+                fits = negatives.relevance_between(
+                    negative_idx.tolist(), image_idx.tolist()
+                )
+                positives = torch.cat([positives, fits.T], dim=1)
+        return Batch(
+            pixel_values[image_idx],
+            {k: v[text_idx] for k, v in tokens.items()},
+            positives,
+            hard,
+        )
 
-    with freeze_all_but(model, train_only):
-        optimizer = torch.optim.AdamW(
-            param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6
-        )
-        warmup = max(1, int(0.05 * steps)) if warmup is None else warmup
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_cosine(steps, warmup)
-        )
-        if evaluation is not None:
-            run_eval(0)
-        start = time.perf_counter()
-        off = {} if progress else {"disable": True}  # TQDM_DISABLE=1 also hides it
-        bar = tqdm(range(1, steps + 1), desc="training", **off)
-        for step in bar:
-            text_idx = torch.randint(
-                len(text_to_image), (batch_size,), generator=generator
-            )
-            image_idx = text_to_image[text_idx]
-            positives = (
-                batch_positives(dataset, text_idx, image_idx).to(device)
-                if multi_positive
-                else None
-            )
-            hard = None
-            if negatives is not None:
-                negative_idx = negatives.sample(text_idx, generator)
-                hard = {
-                    k: v[negative_idx].to(device) for k, v in negative_tokens.items()
-                }
-                if positives is not None:
-                    fits = negatives.relevance_between(
-                        negative_idx.tolist(), image_idx.tolist()
-                    )
-                    positives = torch.cat([positives, fits.T.to(device)], dim=1)
-            lr_now = optimizer.param_groups[0]["lr"]
-            loss = train_step(
-                model,
-                optimizer,
-                pixel_values[image_idx].to(device),
-                {k: v[text_idx].to(device) for k, v in tokens.items()},
-                positives,
-                hard,
-            )
-            scheduler.step()
-            record = {
-                "step": step,
-                "loss": loss,
-                "scale": model.logit_scale.exp().item(),
-                "lr": lr_now,
-            }
-            for key, value in record.items():
-                history[key].append(value)
-            if evaluation is not None and (step % eval_every == 0 or step == steps):
-                run_eval(step)
-                record["eval_text_to_image_R@1"] = history["eval_text_to_image_R@1"][-1]
-            bar.set_postfix(loss=f"{loss:.3f}", scale=f"{record['scale']:.1f}")
-            if callback is not None:
-                callback(record)
-        history["seconds"] = [time.perf_counter() - start]
-    model.eval()
-    return history
+    return train_loop(
+        model,
+        next_batch,
+        steps=steps,
+        lr=lr,
+        warmup=warmup,
+        weight_decay=weight_decay,
+        train_only=train_only,
+        evaluate=None
+        if evaluation is None
+        else lambda: retrieval_on_encoded(model, *evaluation),
+        eval_every=eval_every,
+        progress=progress,
+        callback=callback,
+    )

@@ -12,7 +12,7 @@ import contextlib
 import os
 import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,20 @@ from transformers.utils import logging as hf_logging
 NORM_TOLERANCE = 1e-3
 #: The repository root (data/ lives here; the package is installed editable).
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class TruncationWarning(UserWarning):
+    """Captions were longer than the model's context and were cut.
+
+    Carries its data, so callers count without reading the message:
+    ``indices`` (the captions cut), ``count`` (how many) and ``limit`` (tokens).
+    """
+
+    def __init__(self, message: str, *, indices: Sequence[int] = (), limit: int = 0):
+        super().__init__(message)
+        self.indices = list(indices)
+        self.count = len(self.indices)
+        self.limit = limit
 
 
 def set_seed(seed: int = 0) -> None:

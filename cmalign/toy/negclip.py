@@ -28,9 +28,9 @@ from ..checkpoint import save_clip
 from ..embed import embed_images, embed_texts
 from ..metrics import retrieval_metrics
 from ..models import ClipBundle, load_clip
-from ..optim import param_groups, warmup_cosine
 from ..prepare import encode_dataset, tokenize_texts
-from ..train import train_step
+from ..train import Batch, train_loop
+from ..utils import TruncationWarning
 from .negatives import hard_pairs, make_negatives, probe
 from .quality import TEST_SEED
 from .world import make_dataset, relevance_matrix
@@ -38,6 +38,7 @@ from .world import make_dataset, relevance_matrix
 
 def finetune_with_negatives(
     bundle: ClipBundle,
+    *,
     steps: int = 300,
     batch_size: int = 96,
     hard_size: int = 48,
@@ -47,7 +48,10 @@ def finetune_with_negatives(
     phrasing: str = "forward",
     callback: Callable[[dict], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Train ``bundle.model`` in place; returns the loss per step.
+    """Train ``bundle.model`` in place on fresh scenes; returns the history.
+
+    Each step's :class:`~cmalign.train.Batch` is made here and handed to the
+    one training loop, :func:`cmalign.train.train_loop`.
 
     Parameters
     ----------
@@ -62,63 +66,55 @@ def finetune_with_negatives(
         False trains on exactly the same images and captions without the
         negatives: the control that shows what the negatives add.
     callback
-        ``callback({"step": s, "loss": l})`` after every step.
+        ``callback(record)`` after every step (see :func:`~cmalign.train.train_loop`).
+
+    Returns
+    -------
+    dict of lists
+        :func:`~cmalign.train.train_loop`'s history (``step``, ``loss``, ``scale``,
+        ``lr``, ``seconds``).
     """
-    model, processor = bundle.model, bundle.processor
-    model.train()
-    context = model.config.text_config.max_position_embeddings
-    optimizer = torch.optim.AdamW(
-        param_groups(model, 0.0), lr=lr, betas=(0.9, 0.98), eps=1e-6
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(steps, max(1, steps // 20))
-    )
-    history: dict[str, list[float]] = {"step": [], "loss": []}
+    processor = bundle.processor
+    context = bundle.model.config.text_config.max_position_embeddings
     truncated = 0  # steps whose batch had captions cut at the context length
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
+
+    def next_batch(step: int) -> Batch:
+        nonlocal truncated
         plain = make_dataset(batch_size, seed=seed * 1_000_003 + step, split="train")
         scenes, negatives = hard_pairs(
             hard_size, seed=seed * 1_000_003 + step, phrasing=phrasing
         )
         for key in ("images", "captions", "attributes", "specs"):
             getattr(plain, key).extend(getattr(scenes, key))
-        with warnings.catch_warnings(
-            record=True
-        ) as caught:  # one summary, not one per step
+        with warnings.catch_warnings(record=True) as caught:  # one summary, not one per step
             warnings.simplefilter("always")
             pixels, tokens = encode_dataset(processor, plain, context)
-        truncated += sum("truncated" in str(w.message) for w in caught)
+        truncated += any(issubclass(w.category, TruncationWarning) for w in caught)
         positives = relevance_matrix(plain.specs, plain.attributes).T  # (images, texts)
         negative_tokens = None
         if use_negatives:
             fits = relevance_matrix(negatives.specs, plain.attributes).T
             positives = torch.cat([positives, fits], dim=1)
             negative_tokens = tokenize_texts(processor, negatives.texts, context)
-        device = next(model.parameters()).device
-        loss = train_step(
-            model,
-            optimizer,
-            pixels.to(device),
-            {k: v.to(device) for k, v in tokens.items()},
-            positives.to(device),
-            None
-            if negative_tokens is None
-            else {k: v.to(device) for k, v in negative_tokens.items()},
-        )
-        scheduler.step()
-        history["step"].append(step)
-        history["loss"].append(loss)
-        if callback is not None:
-            callback({"step": step, "loss": loss})
-    history["seconds"] = [time.perf_counter() - start]
+        return Batch(pixels, tokens, positives, negative_tokens)
+
+    history = train_loop(
+        bundle.model,
+        next_batch,
+        steps=steps,
+        lr=lr,
+        warmup=max(1, steps // 20),
+        weight_decay=0.0,
+        progress=False,
+        callback=callback,
+    )
     if truncated:
         warnings.warn(
             f"in {truncated} of {steps} steps some captions exceeded the "
             f"{context}-token context and were cut (the world's longest captions)",
+            TruncationWarning,
             stacklevel=2,
         )
-    model.eval()
     return history
 
 
@@ -170,9 +166,17 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     bundle = load_clip(args.base, device="cpu")
     start = time.perf_counter()
-    finetune_with_negatives(bundle, args.forward_steps, 64, 64, args.lr, seed=0)
     finetune_with_negatives(
-        bundle, args.mixed_steps, 64, 64, args.lr, seed=1, phrasing="mixed"
+        bundle, steps=args.forward_steps, batch_size=64, hard_size=64, lr=args.lr, seed=0
+    )
+    finetune_with_negatives(
+        bundle,
+        steps=args.mixed_steps,
+        batch_size=64,
+        hard_size=64,
+        lr=args.lr,
+        seed=1,
+        phrasing="mixed",
     )
     seconds = time.perf_counter() - start
     save_clip(bundle.model, bundle.processor, args.out)
