@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def photos_dir() -> Path:
 
 @dataclass
 class CaptionSet:
-    """Images and their captions.
+    """Images and their captions (a :class:`~cmalign.pairs.PairDataset`; ``len()`` counts captions).
 
     Attributes
     ----------
@@ -51,6 +52,13 @@ class CaptionSet:
     def relevance(self) -> torch.Tensor:
         """Bool (n_texts, n_images): each caption is relevant to its own image only."""
         return relevance_from_index(self.text_to_image, len(self.images))
+
+    def relevance_between(
+        self, text_idx: Sequence[int], image_idx: Sequence[int]
+    ) -> torch.Tensor:
+        """Relevance of a subset: bool (len(text_idx), len(image_idx))."""
+        owners = torch.as_tensor(self.text_to_image)[torch.as_tensor(list(text_idx), dtype=torch.long)]
+        return owners[:, None] == torch.as_tensor(list(image_idx), dtype=torch.long)[None, :]
 
     def first_captions(self) -> list[str]:
         """The first caption of each image, aligned with ``images``."""

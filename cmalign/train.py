@@ -10,7 +10,9 @@ held-out recall (:func:`retrieval_on_encoded`) for plotting. One step is
 history, callback) that ``fit`` and the NegCLIP fine-tuning
 (:mod:`cmalign.toy.negclip`) feed with batches; the optimiser's pieces live in
 :mod:`cmalign.optim`. The seed, the data order and the model are passed in
-(``fit`` also seeds torch's global generator, and says so).
+(``fit`` also seeds torch's global generator, and says so). The module
+passes 300 lines because it holds one idea whole: a step, the one loop and
+fit's batches, read top to bottom as lesson 03 teaches them.
 notebooks/03_training_alignment.ipynb writes the same loop out by hand from
 these pieces; ``fit`` wraps it for reuse.
 """
@@ -27,8 +29,9 @@ from transformers import CLIPModel, CLIPProcessor
 
 from .features import image_features, text_features
 from .losses import clamp_logit_scale_, clip_loss
-from .metrics import relevance_from_index, retrieval_metrics
+from .metrics import retrieval_metrics
 from .optim import freeze_all_but, param_groups, warmup_cosine
+from .pairs import PairDataset, check_pair_dataset
 from .prepare import encode_dataset, tokenize_texts
 
 
@@ -59,7 +62,7 @@ def retrieval_on_encoded(
 
 
 def batch_positives(
-    dataset, text_idx: torch.Tensor, image_idx: torch.Tensor
+    dataset: PairDataset, text_idx: torch.Tensor, image_idx: torch.Tensor
 ) -> torch.Tensor:
     """positives[i, j]: caption j describes image i (same image, or the world says so).
 
@@ -71,10 +74,7 @@ def batch_positives(
     same = (
         image_idx[:, None] == torch.as_tensor(dataset.text_to_image)[text_idx][None, :]
     )
-    between = getattr(dataset, "relevance_between", None)
-    if between is None:
-        return same
-    return same | between(text_idx.tolist(), image_idx.tolist()).T
+    return same | dataset.relevance_between(text_idx.tolist(), image_idx.tolist()).T
 
 
 def train_step(
@@ -111,12 +111,7 @@ def train_step(
 
 
 def _eval_data(processor: CLIPProcessor, eval_dataset, context_length: int):
-    if hasattr(eval_dataset, "relevance"):
-        relevance = eval_dataset.relevance()
-    else:
-        relevance = relevance_from_index(
-            eval_dataset.text_to_image, len(eval_dataset.images)
-        )
+    relevance = check_pair_dataset(eval_dataset, "eval_dataset").relevance()
     return (*encode_dataset(processor, eval_dataset, context_length), relevance)
 
 
@@ -258,7 +253,7 @@ def train_loop(
 def fit(
     model: CLIPModel,
     processor: CLIPProcessor,
-    dataset,
+    dataset: PairDataset,
     *,
     steps: int,
     batch_size: int = 256,
@@ -285,14 +280,14 @@ def fit(
     ----------
     model, processor
         A ``CLIPModel`` (toy or real) and its processor.
-    dataset
-        Has ``images``, ``captions`` and ``text_to_image`` (a
-        :class:`~cmalign.toy.world.ToyDataset` or :class:`~cmalign.data.CaptionSet`).
+    dataset : PairDataset
+        A :class:`~cmalign.toy.world.ToyDataset` or :class:`~cmalign.data.CaptionSet`
+        (:class:`~cmalign.pairs.PairDataset`).
     steps, batch_size, lr, warmup, weight_decay, train_only, eval_every, progress, callback
         As in :func:`train_loop`.
-    eval_dataset : optional
-        Scored every ``eval_every`` steps with its ``relevance()`` (or
-        ``text_to_image``); the recalls go into the history.
+    eval_dataset : PairDataset, optional
+        Scored every ``eval_every`` steps with its ``relevance()``; the recalls
+        go into the history.
     seed : int
         Seeds the batch sampler and torch's global generator (this function
         calls ``torch.manual_seed(seed)``: the only global state it touches).
@@ -310,6 +305,7 @@ def fit(
     dict of lists
         The history of :func:`train_loop`.
     """
+    check_pair_dataset(dataset)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model.to(torch.device(device)).train()

@@ -42,7 +42,7 @@ _COLOR_NAMES = list(COLORS)
 
 @dataclass
 class ToyDataset:
-    """Images with their ground truth and one caption per image.
+    """Images with their ground truth and their captions (a :class:`~cmalign.pairs.PairDataset`).
 
     Attributes
     ----------
@@ -70,7 +70,8 @@ class ToyDataset:
         return [i // self.captions_per_image for i in range(len(self.captions))]
 
     def __len__(self) -> int:
-        return len(self.images)
+        """The number of captions (pairs), as for every :class:`~cmalign.pairs.PairDataset`."""
+        return len(self.captions)
 
     def first_captions(self) -> list[str]:
         """The first caption of each image, aligned with ``images``."""
