@@ -41,13 +41,19 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 lab: install
 	$(BIN)/jupyter lab --no-browser --port=$(PORT) --ServerApp.root_dir=notebooks $(ALLOW_ROOT)
 
-# Unit tests including the slow ones (toy-model quality on a fresh seed, the
-# lessons on the offline stand-in for openai/clip-vit-base-patch32 with the
-# photos, a quick benchmark), then every lesson as it ships, then the fast
-# tests and lesson 01 again with transformers 4.x. Plain `pytest` skips the slow ones.
+# Lint, then one pytest run over the unit tests (the slow ones included: toy-model
+# quality on a fresh seed, the lessons' code on the offline stand-in for
+# openai/clip-vit-base-patch32, the commands the docs name, a quick benchmark) and every
+# lesson as it ships, spread over $(WORKERS) processes (pytest-xdist, work stealing;
+# one torch thread each, so two workers fill two cores without fighting), then the
+# fast tests and lesson 01 again with transformers 4.x. Plain `pytest` skips the slow ones.
+# Measured times: README, "Tests".
+WORKERS ?= 2
+XDIST := -n $(WORKERS) --dist worksteal
 test: install
-	$(BIN)/python -m pytest -m "slow or not slow"
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) $(RERUN) notebooks/
+	$(BIN)/ruff check cmalign tests benchmarks notebooks
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(XDIST) -m "slow or not slow" \
+		--nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) $(RERUN) tests notebooks
 	$(MAKE) test-compat
 
 # transformers 4.x, huggingface_hub 0.x and tokenizers 0.22 installed into
@@ -61,9 +67,9 @@ $(TF4_STAMP): $(STAMP) Makefile
 test-compat: $(TF4_STAMP)
 	PYTHONPATH=$(abspath $(TF4)) $(BIN)/python -c "import transformers as t, huggingface_hub as h; \
 		assert t.__version__.startswith('4.'), t.__version__; print('compat: transformers', t.__version__, 'huggingface_hub', h.__version__)"
-	PYTHONPATH=$(abspath $(TF4)) $(BIN)/python -m pytest -p no:cacheprovider -q
-	PYTHONPATH=$(abspath $(TF4)) $(BIN)/python -m pytest -p no:cacheprovider -q --nbmake \
-		--nbmake-timeout=$(NBMAKE_TIMEOUT) $(RERUN) notebooks/01_clip_embeddings.ipynb
+	PYTHONPATH=$(abspath $(TF4)) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -q \
+		$(XDIST) --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) $(RERUN) \
+		tests notebooks/01_clip_embeddings.ipynb
 
 # The quick loop while editing: fast unit tests only.
 test-fast: install

@@ -57,8 +57,13 @@ class CaptionSet:
         self, text_idx: Sequence[int], image_idx: Sequence[int]
     ) -> torch.Tensor:
         """Relevance of a subset: bool (len(text_idx), len(image_idx))."""
-        owners = torch.as_tensor(self.text_to_image)[torch.as_tensor(list(text_idx), dtype=torch.long)]
-        return owners[:, None] == torch.as_tensor(list(image_idx), dtype=torch.long)[None, :]
+        owners = torch.as_tensor(self.text_to_image)[
+            torch.as_tensor(list(text_idx), dtype=torch.long)
+        ]
+        return (
+            owners[:, None]
+            == torch.as_tensor(list(image_idx), dtype=torch.long)[None, :]
+        )
 
     def first_captions(self) -> list[str]:
         """The first caption of each image, aligned with ``images``."""
@@ -83,7 +88,7 @@ class CaptionSet:
 
 
 def split_by_image(
-    captions: CaptionSet, test_fraction: float = 0.2, seed: int = 0
+    captions: CaptionSet, *, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[CaptionSet, CaptionSet]:
     """Split a caption set into train and test *by image*, so that no image (and
     none of its captions) is in both. notebooks/07_adapting_clip.ipynb.
@@ -143,7 +148,7 @@ def _rows(manifest: Path):
                 yield reader.line_num, row, "malformed row"
 
 
-def load_caption_folder(path: str | Path, manifest: str | None = None) -> CaptionSet:
+def load_caption_folder(path: str | Path, *, manifest: str | None = None) -> CaptionSet:
     """Read a folder of images with a captions manifest.
 
     Parameters
@@ -230,7 +235,7 @@ PHOTO_CLASSES = {
 PHOTO_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.")
 
 
-def load_lesson_data(name: str = "toy", n: int = 64, seed: int = 0):
+def load_lesson_data(name: str = "toy", *, n: int = 64, seed: int = 0):
     """The data a lesson runs on, chosen by one config line (``CMALIGN_DATA``).
 
     Parameters

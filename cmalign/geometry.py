@@ -48,6 +48,7 @@ def shift_gap(
     image_emb: torch.Tensor,
     text_emb: torch.Tensor,
     amount: float = 1.0,
+    *,
     images_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Move the modalities towards each other along the gap, then re-normalise.
@@ -68,7 +69,7 @@ def shift_gap(
     )
 
 
-def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> float:
+def alignment(x: torch.Tensor, y: torch.Tensor, *, alpha: float = 2.0) -> float:
     """Mean distance between positive pairs, E ||x_i - y_i||^alpha (lower is better).
 
     Parameters
@@ -86,7 +87,7 @@ def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> float:
     return float((x - y).norm(dim=1).pow(alpha).mean())
 
 
-def uniformity(x: torch.Tensor, t: float = 2.0) -> float:
+def uniformity(x: torch.Tensor, *, t: float = 2.0) -> float:
     """log E exp(-t ||x_i - x_j||^2) over distinct pairs (lower = more uniform).
 
     Parameters

@@ -80,6 +80,7 @@ def clip_loss(
     image_emb: torch.Tensor,
     text_emb: torch.Tensor,
     logit_scale: torch.Tensor | float,
+    *,
     positives: torch.Tensor | None = None,
     hard_negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:

@@ -36,6 +36,7 @@ def _check_chunk(chunk: torch.Tensor, offset: int) -> None:
 def search(
     query_emb: torch.Tensor,
     gallery_emb: torch.Tensor,
+    *,
     k: int,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     check_gallery: bool = True,
@@ -140,7 +141,7 @@ class EmbeddingIndex:
         gallery = getattr(self, f"{kind}_emb")
         if gallery is None:
             raise ValueError(f"the index holds no {kind} embeddings yet")
-        return search(query, gallery, k, check_gallery=False)  # checked in _add
+        return search(query, gallery, k=k, check_gallery=False)  # checked in _add
 
     def search_images(self, text_emb: torch.Tensor, k: int = 5):
         """Text -> image: return scores (q, k), indices (q, k) into the images."""

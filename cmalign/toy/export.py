@@ -21,6 +21,7 @@ from .world import make_dataset
 
 def write_karpathy(
     root: str | Path,
+    *,
     n: int = 100,
     seed: int = 0,
     captions_per_image: int = 5,
@@ -57,7 +58,7 @@ def write_karpathy(
 
 
 def write_coco_captions(
-    root: str | Path, n: int = 100, seed: int = 0, captions_per_image: int = 5
+    root: str | Path, *, n: int = 100, seed: int = 0, captions_per_image: int = 5
 ) -> Path:
     """Write ``n`` images to ``root/val2017`` and ``root/captions_val2017.json``."""
     root = Path(root)
@@ -76,7 +77,7 @@ def write_coco_captions(
     return path
 
 
-def write_caption_folder(root: str | Path, n: int = 100, seed: int = 0) -> Path:
+def write_caption_folder(root: str | Path, *, n: int = 100, seed: int = 0) -> Path:
     """Write ``n`` images and a ``captions.csv`` (image,caption) into ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def write_caption_folder(root: str | Path, n: int = 100, seed: int = 0) -> Path:
 
 
 def write_image_folder(
-    root: str | Path, n: int = 200, seed: int = 0, key: str = "shape"
+    root: str | Path, *, n: int = 200, seed: int = 0, key: str = "shape"
 ) -> Path:
     """Write the single-object scenes of ``n`` test images as ``root/<class>/<k>.png``."""
     root = Path(root)

@@ -105,6 +105,7 @@ def sincos_2d(grid: int, dim: int) -> torch.Tensor:
 
 
 def build_toy_clip(
+    *,
     seed: int = 0,
     width: int = 128,
     vision_layers: int = 4,

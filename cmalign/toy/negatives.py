@@ -157,6 +157,7 @@ def _negatives_of(
 
 def make_negatives(
     dataset: ToyDataset,
+    *,
     kinds: tuple[str, ...] = KINDS,
     seed: int = 0,
     allow_heldout_pairs: bool = False,
@@ -215,6 +216,7 @@ def probe(
 
 def hard_pairs(
     n: int,
+    *,
     seed: int,
     split: str = "train",
     kinds: tuple[str, ...] = ("swap_colors", "reverse_relation"),

@@ -212,6 +212,7 @@ def _sample_image(
 
 def make_dataset(
     n: int,
+    *,
     seed: int = 0,
     split: str = "train",
     captions_per_image: int = 1,
