@@ -1,26 +1,28 @@
-"""Batched, L2-normalised image and text embeddings from a CLIP model.
+"""Batched, L2-normalised image and text embeddings from any supported model.
 
 ``embed_images`` streams images through the vision tower batch by batch
-(never all decoded images in memory), ``embed_texts`` tokenises with padding
-to the longest caption in the batch and warns about truncation, and
-``class_embeddings`` builds zero-shot classifiers with prompt ensembling.
-Taught in notebooks/01_clip_embeddings.ipynb.
+(never all decoded images in memory), ``embed_texts`` tokenises as the
+model's family does (:mod:`cmalign.inputs`: OpenAI's cleaning and padding to
+the longest caption for CLIP, padding to 64 tokens for SigLIP) and warns
+about truncation, and ``class_embeddings`` builds zero-shot classifiers with
+prompt ensembling. Both embedding functions can reuse an on-disk cache
+(:mod:`cmalign.cache`). Score the rows with ``bundle.logits`` /
+``bundle.probabilities``. Taught in notebooks/01_clip_embeddings.ipynb.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from .cache import cached_image_embeddings
+from . import inputs
+from .cache import cached_image_embeddings, cached_text_embeddings
 from .features import image_features, text_features
-from .images import ImageLike, load_rgb_images
+from .images import ImageLike
 from .models import ClipBundle
-from .utils import TruncationWarning, quiet_transformers
 
 
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
@@ -39,9 +41,10 @@ def _autocast(bundle: ClipBundle, enabled: bool):
 
 
 def preprocess_images(
-    bundle: ClipBundle, images: Sequence[ImageLike], start: int = 0
+    bundle: ClipBundle, images: Sequence[ImageLike], *, start: int = 0
 ) -> torch.Tensor:
-    """Load, convert to RGB, resize, crop and normalise images for the vision tower.
+    """Load, convert to RGB, resize, crop and normalise images for the vision tower
+    (``bundle.inputs.images``; see :class:`cmalign.inputs.ImagePipeline`).
 
     ``start`` is the index of ``images[0]`` in the caller's list (for messages).
 
@@ -49,19 +52,21 @@ def preprocess_images(
     -------
     torch.Tensor of shape (n, 3, image_size, image_size), float32 on CPU.
     """
-    return _preprocess(bundle.processor.image_processor, images, start)
+    return inputs.preprocess(bundle.inputs.images, images, start=start)
 
 
-def _preprocess(
-    image_processor, images: Sequence[ImageLike], start: int
-) -> torch.Tensor:
-    # the one preprocessing path, in this process or in a DataLoader worker
-    rgb = load_rgb_images(images, start=start)
-    return image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+def tokenize(bundle: ClipBundle, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Tokens of ``texts`` as the model reads them (:func:`cmalign.inputs.tokenize`).
+
+    Returns
+    -------
+    dict with ``input_ids`` (and ``attention_mask`` for CLIP) of shape (m, length).
+    """
+    return inputs.tokenize(bundle.inputs.texts, texts)
 
 
 def embed_pixels(
-    bundle: ClipBundle, pixel_values: torch.Tensor, autocast: bool = False
+    bundle: ClipBundle, pixel_values: torch.Tensor, *, autocast: bool = False
 ) -> torch.Tensor:
     """Embed already-preprocessed pixels.
 
@@ -80,12 +85,8 @@ def embed_pixels(
 class _Batches(torch.utils.data.Dataset):
     """Batch b of ``images``, decoded and preprocessed (run in a worker process)."""
 
-    def __init__(self, image_processor, images: Sequence[ImageLike], batch_size: int):
-        self.image_processor, self.images, self.batch_size = (
-            image_processor,
-            images,
-            batch_size,
-        )
+    def __init__(self, pipeline, images: Sequence[ImageLike], batch_size: int):
+        self.pipeline, self.images, self.batch_size = pipeline, images, batch_size
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
@@ -93,12 +94,13 @@ class _Batches(torch.utils.data.Dataset):
     def __getitem__(self, b: int) -> torch.Tensor:
         start = b * self.batch_size
         batch = self.images[start : start + self.batch_size]
-        return _preprocess(self.image_processor, batch, start)
+        return inputs.preprocess(self.pipeline, batch, start=start)
 
 
 def embed_images(
     bundle: ClipBundle,
     images: Sequence[ImageLike],
+    *,
     batch_size: int = 32,
     progress: bool = True,
     autocast: bool = False,
@@ -146,7 +148,7 @@ def embed_images(
 
     def compute(todo: Sequence[ImageLike]):
         batches = torch.utils.data.DataLoader(
-            _Batches(bundle.processor.image_processor, todo, batch_size),
+            _Batches(bundle.inputs.images, todo, batch_size),
             batch_size=None,
             num_workers=num_workers,
             pin_memory=bundle.device.type == "cuda",
@@ -156,75 +158,18 @@ def embed_images(
             yield embed_pixels(bundle, pixels, autocast=autocast)
 
     if cache_dir is not None:
-        return cached_image_embeddings(bundle, images, cache_dir, compute)
+        return cached_image_embeddings(bundle, images, cache_dir, compute=compute)
     return torch.cat(list(compute(images)))
-
-
-def _check_texts(texts: Sequence[str]) -> None:
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise TypeError("texts must be a list of strings (wrap a single caption in [])")
-    if len(texts) == 0:
-        raise ValueError("texts is empty")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is {type(text).__name__}, not str: {text!r}")
-        if not text.strip():
-            raise ValueError(f"text {i} is empty")
-
-
-def warn_if_truncated(tokenizer, texts: Sequence[str], limit: int) -> list[int]:
-    """Warn when captions are longer than ``limit`` tokens; return their indices.
-
-    ``limit`` is the model's context (77 for OpenAI CLIP), taken from the model
-    config: OpenAI's published tokenizer files set no ``model_max_length``.
-    The warning says how many captions will be cut and which is first.
-    """
-    with quiet_transformers():  # its "longer than the maximum" notice: ours is clearer
-        ids = tokenizer(list(texts), truncation=False)["input_ids"]
-    lengths = [len(row) for row in ids]
-    too_long = [i for i, n in enumerate(lengths) if n > limit]
-    if too_long:
-        warnings.warn(
-            TruncationWarning(
-                f"{len(too_long)} of {len(texts)} captions exceed the {limit}-token "
-                f"context and were truncated (first: text {too_long[0]}, "
-                f"{lengths[too_long[0]]} tokens)",
-                indices=too_long,
-                limit=limit,
-            ),
-            stacklevel=4,
-        )
-    return too_long
-
-
-def tokenize(bundle: ClipBundle, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Tokenise captions, padding to the longest and truncating to the context.
-
-    Warns with the number of captions longer than the model's context length.
-
-    Returns
-    -------
-    dict with ``input_ids`` and ``attention_mask`` of shape (m, longest).
-    """
-    _check_texts(texts)
-    tokenizer = bundle.processor.tokenizer
-    warn_if_truncated(tokenizer, texts, bundle.context_length)
-    tokens = tokenizer(
-        list(texts),
-        padding=True,
-        truncation=True,
-        max_length=bundle.context_length,
-        return_tensors="pt",
-    )
-    return {k: tokens[k] for k in ("input_ids", "attention_mask")}
 
 
 def embed_texts(
     bundle: ClipBundle,
     texts: Sequence[str],
+    *,
     batch_size: int = 256,
     progress: bool = True,
     autocast: bool = False,
+    cache_dir: str | None = None,
 ) -> torch.Tensor:
     """Embed captions into the shared space.
 
@@ -232,33 +177,48 @@ def embed_texts(
     ----------
     bundle : ClipBundle
     texts : sequence of str
-        Non-empty strings. Longer than the context (77 tokens for OpenAI CLIP)
-        are truncated with a warning saying how many.
+        Non-empty strings, cleaned and tokenised as ``bundle.inputs.texts``
+        says. Longer than the context (77 tokens for OpenAI CLIP, 64 for
+        SigLIP) are truncated with a :class:`~cmalign.utils.TruncationWarning`
+        saying how many (``.count``, ``.indices``).
     batch_size, progress, autocast
         As in :func:`embed_images`.
+    cache_dir : str, optional
+        Reuse embeddings cached for this model and these exact strings (the same
+        checks as for images; see :mod:`cmalign.cache`).
 
     Returns
     -------
     torch.Tensor of shape (n_texts, embed_dim)
         float32, L2-normalised rows, on CPU.
     """
-    _check_texts(texts)
-    chunks = []
-    for start in _batches(len(texts), batch_size, progress, "embedding texts"):
-        tokens = tokenize(bundle, texts[start : start + batch_size])
-        tokens = {k: v.to(bundle.device) for k, v in tokens.items()}
-        with torch.inference_mode(), _autocast(bundle, autocast):
-            chunks.append(text_features(bundle.model, **tokens).cpu())
-    return torch.cat(chunks)
+    inputs.check_texts(texts)
+    _batches(len(texts), batch_size, False, "")  # validates batch_size
+
+    def compute(todo: Sequence[str]):
+        for start in _batches(len(todo), batch_size, progress, "embedding texts"):
+            tokens = tokenize(bundle, todo[start : start + batch_size])
+            tokens = {k: v.to(bundle.device) for k, v in tokens.items()}
+            with torch.inference_mode(), _autocast(bundle, autocast):
+                yield text_features(bundle.model, **tokens).cpu()
+
+    if cache_dir is not None:
+        return cached_text_embeddings(bundle, texts, cache_dir, compute=compute)
+    return torch.cat(list(compute(texts)))
 
 
 def class_embeddings(
-    bundle: ClipBundle, classnames: Sequence[str], templates: Sequence[str] = ("{}",)
+    bundle: ClipBundle,
+    classnames: Sequence[str],
+    templates: Sequence[str] = ("{}",),
+    *,
+    cache_dir: str | None = None,
 ) -> torch.Tensor:
     """Zero-shot classifier weights by prompt ensembling (CLIP paper, sec. 3.1.4).
 
     Each class name is put in every template (``"a photo of a {}."``), the
-    prompts are embedded, averaged and re-normalised.
+    prompts are embedded, averaged and re-normalised. Score images against them
+    with ``bundle.logits(image_emb, classes)`` (the family's own scores).
 
     Returns
     -------
@@ -267,6 +227,6 @@ def class_embeddings(
     if not templates or any("{}" not in t for t in templates):
         raise ValueError("every template must contain '{}' for the class name")
     prompts = [t.format(c) for c in classnames for t in templates]
-    emb = embed_texts(bundle, prompts, progress=False)
+    emb = embed_texts(bundle, prompts, progress=False, cache_dir=cache_dir)
     emb = emb.view(len(classnames), len(templates), -1).mean(dim=1)
     return torch.nn.functional.normalize(emb, dim=-1)

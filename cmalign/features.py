@@ -1,11 +1,14 @@
 """The one encode path: model inputs -> float32 unit rows in the shared space.
 
-Every place that runs a CLIP tower for features (embedding, training, the
+Every place that runs a tower for features (embedding, training, the
 lessons) calls :func:`image_features` or :func:`text_features` (only
-:mod:`cmalign.naive` runs the full forward, on purpose). They are
+:mod:`cmalign.course.naive` runs the full forward, on purpose). They are
 the only code that knows how ``transformers`` returns projected features:
 a plain tensor in 4.x, a ``BaseModelOutputWithPooling`` whose
-``.pooler_output`` holds them in 5.x. Gradients flow through (training uses
+``.pooler_output`` holds them in 5.x. The same two methods exist on every
+family's model (``CLIPModel``, ``SiglipModel``); what each family feeds them
+(padding, attention mask) is decided in :mod:`cmalign.families` and
+:mod:`cmalign.inputs`. Gradients flow through (training uses
 them too); wrap calls in ``torch.inference_mode()`` to embed.
 Taught in notebooks/01_clip_embeddings.ipynb ("why normalise").
 """
@@ -13,7 +16,7 @@ Taught in notebooks/01_clip_embeddings.ipynb ("why normalise").
 from __future__ import annotations
 
 import torch
-from transformers import CLIPModel
+from transformers import PreTrainedModel
 
 
 def projected(output) -> torch.Tensor:
@@ -28,12 +31,12 @@ def projected(output) -> torch.Tensor:
     return output.pooler_output  # transformers 5.x
 
 
-def image_features(model: CLIPModel, pixel_values: torch.Tensor) -> torch.Tensor:
+def image_features(model: PreTrainedModel, pixel_values: torch.Tensor) -> torch.Tensor:
     """Embed preprocessed pixels.
 
     Parameters
     ----------
-    model : transformers.CLIPModel
+    model : transformers.CLIPModel or transformers.SiglipModel
     pixel_values : torch.Tensor of shape (n, 3, H, W), on the model's device
 
     Returns
@@ -46,7 +49,7 @@ def image_features(model: CLIPModel, pixel_values: torch.Tensor) -> torch.Tensor
 
 
 def text_features(
-    model: CLIPModel,
+    model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -54,8 +57,9 @@ def text_features(
 
     Parameters
     ----------
-    model : transformers.CLIPModel
+    model : transformers.CLIPModel or transformers.SiglipModel
     input_ids, attention_mask : torch.Tensor of shape (m, length)
+        ``attention_mask`` None for SigLIP (it attends to its padding).
 
     Returns
     -------

@@ -1,43 +1,50 @@
-"""Load a CLIP model and its processor, from the hub, a local folder or the toy world.
+"""Load a model of any supported family, from the hub, a local folder or the toy world.
 
-One code path for both worlds: ``load_clip("openai/clip-vit-base-patch32")``
-for the real pretrained model (the hub, or its local cache when offline),
-``load_clip("toy")`` for the small CLIP this project trains on its procedural
-world (ships in ``data/toy_clip``), or any folder written by
-``save_pretrained``.
+One code path for every source: ``load_clip("openai/clip-vit-base-patch32")``
+or ``load_clip("google/siglip-base-patch16-224")`` for a hub repo (its local
+cache first, the hub when it can be reached), ``load_clip("hf-hub:ORG/REPO")``
+for an open_clip checkpoint, ``load_clip("toy")`` for the small CLIP this
+project trains on its procedural world (``data/toy_clip``), or any folder
+written by ``save_pretrained`` / holding ``open_clip_config.json``.
 
-Weights: ``model.safetensors`` is preferred. A checkpoint that holds only
-``pytorch_model.bin`` (OpenAI's repo on the hub is mirrored that way) is read
-through transformers' ``torch.load(weights_only=True)`` path, which restores
-tensors only and refuses arbitrary pickled objects; ``safetensors_only=True``
-refuses it altogether. Remote code is never run. ``ClipBundle.weights_file``
-says which file was read. Taught in notebooks/01_clip_embeddings.ipynb.
+The :class:`ClipBundle` it returns is the contract every family fulfils and
+everything downstream uses: images and texts become unit rows
+(:mod:`cmalign.embed`), :meth:`ClipBundle.logits` / :meth:`ClipBundle.probabilities`
+score them the family's way (CLIP: scaled cosine and a softmax; SigLIP: plus
+``logit_bias``, a sigmoid per pair), ``inputs`` holds the preprocessing and
+tokenisation in use, ``identity()`` what a cache key must include. Which
+family a checkpoint is, and how it is read, lives in :mod:`cmalign.families`.
+
+Weights: ``model.safetensors`` is preferred; a checkpoint holding only
+``pytorch_model.bin`` is read through ``torch.load(weights_only=True)``, which
+restores tensors only; ``safetensors_only=True`` refuses it. Remote code is
+never run. Taught in notebooks/01_clip_embeddings.ipynb.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from huggingface_hub import constants, try_to_load_from_cache
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.utils import get_session
-from transformers import CLIPModel, CLIPProcessor
 
-from .checkpoint import FolderContents, inspect_folder
-from .utils import REPO_ROOT, default_device, quiet_transformers
+from . import families
+from .checkpoint import RefusedWeightsError, choose_weights, inspect_folder
+from .inputs import ModelInputs
+from .utils import REPO_ROOT, default_device
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 TOY_ALIAS = "toy"
+HF_HUB_PREFIX = "hf-hub:"
+
+__all__ = ["ClipBundle", "HubUnavailableError", "RefusedWeightsError", "load_clip"]
 
 
 class HubUnavailableError(OSError):
     """The model is not cached locally and the Hugging Face Hub cannot be reached."""
-
-
-class RefusedWeightsError(OSError):
-    """The checkpoint holds its weights only in a format the caller refused."""
 
 
 def toy_model_dir() -> Path:
@@ -47,32 +54,44 @@ def toy_model_dir() -> Path:
 
 @dataclass
 class ClipBundle:
-    """A CLIP model with the processor that prepares its inputs.
+    """A loaded model with everything that prepares and scores its inputs.
 
     Attributes
     ----------
-    model : transformers.CLIPModel
+    model : transformers.CLIPModel or transformers.SiglipModel
         In eval mode, on ``device``.
-    processor : transformers.CLIPProcessor
-        Image processor plus tokenizer.
+    processor : transformers processor
+        Image processor plus tokenizer (saved by :func:`cmalign.save_clip`).
     name : str
-        What was asked for (hub id, folder or ``"toy"``).
+        What was asked for (hub id, ``hf-hub:`` id, folder or ``"toy"``).
     device : torch.device
     weights_file : str
-        The weights file that was read (``model.safetensors`` or
-        ``pytorch_model.bin``).
+        The weights file that was read.
+    family : {"clip", "siglip", "open_clip"}
+        Which :mod:`cmalign.families` module loaded and scores it.
+    inputs : ModelInputs
+        Image pipeline and text settings in use (built from ``processor`` when
+        not given).
     """
 
-    model: CLIPModel
-    processor: CLIPProcessor
+    model: object
+    processor: object
     name: str
     device: torch.device
     weights_file: str = "model.safetensors"
+    family: str = "clip"
+    inputs: ModelInputs | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.inputs is None:
+            self.inputs = families.get(self.family).inputs_for(
+                self.model, self.processor
+            )
 
     @property
     def context_length(self) -> int:
-        """Maximum number of text tokens (77 for OpenAI CLIP)."""
-        return int(self.model.config.text_config.max_position_embeddings)
+        """Text tokens the model reads (77 for OpenAI CLIP, 64 for SigLIP)."""
+        return self.inputs.texts.context_length
 
     @property
     def image_size(self) -> int:
@@ -82,7 +101,37 @@ class ClipBundle:
     @property
     def embed_dim(self) -> int:
         """Dimension of the shared embedding space (512 for ViT-B/32)."""
-        return int(self.model.config.projection_dim)
+        config = self.model.config
+        if hasattr(config, "projection_dim"):
+            return int(config.projection_dim)
+        return int(config.text_config.projection_size)  # SigLIP: the text head's width
+
+    def logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """The family's scores of every image against every text.
+
+        Parameters
+        ----------
+        image_emb : torch.Tensor of shape (n_images, embed_dim), unit rows
+        text_emb : torch.Tensor of shape (n_texts, embed_dim), unit rows
+
+        Returns
+        -------
+        torch.Tensor of shape (n_images, n_texts): ``s * cos`` (CLIP, s <= 100)
+        or ``s * cos + b`` (SigLIP), as the model's own forward computes them.
+        """
+        return families.get(self.family).logits(self.model, image_emb, text_emb)
+
+    def probabilities(
+        self, image_emb: torch.Tensor, text_emb: torch.Tensor
+    ) -> torch.Tensor:
+        """(n_images, n_texts) probabilities: a softmax over the texts of each image
+        (CLIP, rows sum to 1) or an independent sigmoid per pair (SigLIP)."""
+        return families.get(self.family).probabilities(self.logits(image_emb, text_emb))
+
+    def identity(self) -> dict:
+        """What changes this model's embeddings: family, name, preprocessing and
+        tokenisation (the weights are fingerprinted by :func:`cmalign.cache.model_key`)."""
+        return {"family": self.family, "name": self.name, **self.inputs.describe()}
 
 
 def _hub_reachable(timeout: float = 5.0) -> bool:
@@ -115,140 +164,137 @@ def _resolve_local(name: str) -> Path | None:
     if path.exists():
         if not path.is_dir():
             raise NotADirectoryError(f"model path '{name}' is a file, not a folder")
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(
-                f"model folder '{name}' has no config.json (was it written by "
-                "save_pretrained?)"
-            )
+        families.detect(path)  # a folder without config.json / open_clip_config.json
         return path
     if _looks_like_path(name):
         raise FileNotFoundError(f"model folder '{name}' does not exist")
     return None
 
 
-def _cached_snapshot(repo_id: str, cache_dir: str | None) -> Path | None:
-    """The hub-cache snapshot folder of ``repo_id`` (main), if its config is cached."""
-    found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
+def _cached_snapshot(repo_id: str, cache: str | None, config: str = "config.json"):
+    """The hub-cache snapshot folder of ``repo_id`` (main), if ``config`` is cached."""
+    found = try_to_load_from_cache(repo_id, config, cache_dir=cache)
     return Path(found).parent if isinstance(found, str) else None
 
 
-def _check(contents: FolderContents, what: str, safetensors_only: bool) -> str:
-    """The weights file to read from a checked folder, or a clear error."""
-    problems = contents.problems()
-    if problems:
-        raise OSError(
-            f"{what} ({contents.folder}) cannot be loaded: " + "; ".join(problems)
-        )
-    if contents.safetensors:
-        return contents.safetensors
-    if safetensors_only:
-        raise RefusedWeightsError(
-            f"{what} is available ({contents.folder}) but only as "
-            f"{contents.pickle}, a pickle-based file, and safetensors_only=True "
-            "refuses it. Load with safetensors_only=False (read with "
-            "torch.load(weights_only=True): tensors only, no code) or convert it "
-            "to model.safetensors."
-        )
-    return contents.pickle
+def _offline_error(name: str, cache_dir: str | None) -> HubUnavailableError:
+    return HubUnavailableError(
+        f"cannot load '{name}': it is not in the local Hugging Face cache "
+        f"({cache_dir or constants.HF_HUB_CACHE}) and the hub cannot be reached (offline, or a "
+        "proxy is needed: set HTTPS_PROXY). Offline, use load_clip('toy') (the "
+        "project's own small CLIP) or a local folder written by save_pretrained."
+    )
 
 
-def _from_pretrained(
-    source: str,
-    local_only: bool,
-    weights_file: str | None,
-    cache_dir: str | None = None,
-) -> tuple[CLIPModel, CLIPProcessor, str]:
-    """Load model and processor; ``weights_file`` None means "decide from the hub"."""
-    kwargs = {"local_files_only": local_only, "cache_dir": cache_dir}
-    with quiet_transformers(notices=True):  # no progress bar; weight warnings stay
-        model, weights_file = _load_model(source, kwargs, weights_file)
-    with quiet_transformers():  # processor notices (torchvision fallback) hidden
-        processor = CLIPProcessor.from_pretrained(source, **kwargs)
-    return model, processor, weights_file
-
-
-def _load_model(
-    source: str, kwargs: dict, weights_file: str | None
-) -> tuple[CLIPModel, str]:
-    if weights_file is None:  # downloading: safetensors first, then the .bin
-        try:
-            model = CLIPModel.from_pretrained(source, use_safetensors=True, **kwargs)
-            weights_file = "model.safetensors"
-        except OSError:
-            model = CLIPModel.from_pretrained(
-                source, use_safetensors=False, weights_only=True, **kwargs
-            )
-            weights_file = "pytorch_model.bin"
-    else:
-        safe = weights_file.startswith("model.safetensors")
-        extra = {} if safe else {"weights_only": True}
-        model = CLIPModel.from_pretrained(
-            source, use_safetensors=safe, **extra, **kwargs
-        )
-    return model, weights_file
+def _load_folder(folder: Path, what: str, family: str, settings: dict, only: bool):
+    """Check a local folder or snapshot of ``family`` and load it."""
+    module = families.get(family)
+    if family == "open_clip":
+        return module.load(folder, safetensors_only=only, **settings)
+    weights = choose_weights(inspect_folder(folder), what, safetensors_only=only)
+    return module.load(str(folder), local_only=True, weights_file=weights, **settings)
 
 
 def load_clip(
     name_or_path: str | None = None,
+    *,
     device: str | torch.device | None = None,
     safetensors_only: bool = False,
     cache_dir: str | os.PathLike | None = None,
+    cleaning: str | None = None,
+    preprocessing: str = "reference",
 ) -> ClipBundle:
-    """Load a CLIP model and processor, ready for embedding.
+    """Load a model and its processor, ready for embedding.
 
     Parameters
     ----------
     name_or_path : str, optional
         A hub id (default ``"openai/clip-vit-base-patch32"``; ``None`` or ``""``
-        mean the default), a folder written by ``save_pretrained``, or
-        ``"toy"`` for this project's own small CLIP.
+        mean the default; ``"google/siglip-base-patch16-224"`` …), an open_clip
+        hub repo as ``"hf-hub:ORG/REPO"``, a local folder (``save_pretrained``
+        layout, or ``open_clip_config.json`` + weights), or ``"toy"``.
     device : str or torch.device, optional
         Defaults to ``$CMALIGN_DEVICE``, else CUDA, Apple MPS or CPU.
     safetensors_only : bool
-        Refuse checkpoints whose weights exist only as ``pytorch_model.bin``.
+        Refuse checkpoints whose weights exist only as a pickle-based ``.bin``.
     cache_dir : str or PathLike, optional
         Hugging Face hub cache to read and fill (default: ``HF_HUB_CACHE``).
+    cleaning : {"openai", "lower", "none"}, optional
+        Text cleaning before tokenising (:func:`cmalign.inputs.clean_text`).
+        Default: the family's (OpenAI's for CLIP and open_clip, the tokenizer's
+        own for SigLIP); ``"none"`` is transformers' raw behaviour.
+    preprocessing : {"reference", "transformers"}
+        ``"reference"`` follows the checkpoint's own image pipeline (OpenAI's
+        rounding centre crop); ``"transformers"`` runs the image processor.
 
     Returns
     -------
     ClipBundle
-        Model in eval mode on ``device`` with its processor; ``weights_file``
-        names the file that was read.
+        Model in eval mode on ``device``, with its processor, family and inputs.
 
     Raises
     ------
     HubUnavailableError
-        A hub id that is not in the local cache while the hub cannot be reached
-        (raised within seconds, without transformers' retries).
+        A hub id that is not in the local cache while the hub cannot be reached.
     RefusedWeightsError
-        The weights exist only as ``pytorch_model.bin`` and ``safetensors_only``.
+        The weights exist only as a ``.bin`` and ``safetensors_only``.
     FileNotFoundError, NotADirectoryError, OSError
-        A local path that is missing or not a model folder; a folder or cached
-        snapshot without weights, tokenizer or image processor, or whose config
-        is not a CLIP's (the message names the folder and what is missing).
+        A local path that is missing or not a model folder; a checkpoint without
+        weights, tokenizer or image processor, of an unsupported family or
+        tower (the message names the folder, what is missing and what is supported).
+    ImportError
+        SigLIP without ``sentencepiece`` / ``protobuf`` (the message says what to install).
     """
     name = name_or_path or DEFAULT_MODEL
-    cache_dir = str(cache_dir) if cache_dir is not None else None
+    cache = str(cache_dir) if cache_dir is not None else None
     device = torch.device(device or default_device())
-    local = _resolve_local(name)
-    if local is not None:
-        weights = _check(
-            inspect_folder(local), f"model folder '{name}'", safetensors_only
+    settings = {"cleaning": cleaning, "preprocessing": preprocessing}
+    if name.startswith(HF_HUB_PREFIX):  # open_clip's own naming of a hub repo
+        repo = name[len(HF_HUB_PREFIX) :]
+        snapshot = _cached_snapshot(repo, cache, families.OPEN_CLIP_CONFIG)
+        if snapshot is None and not _hub_reachable():
+            raise _offline_error(name, cache)
+        snapshot = snapshot or families.get("open_clip").download(
+            repo, cache_dir=cache, safetensors_only=safetensors_only
         )
-        model, processor, weights = _from_pretrained(str(local), True, weights)
-    elif (snapshot := _cached_snapshot(name, cache_dir)) is not None:
-        what = f"'{name}' in the local Hugging Face cache"
-        weights = _check(inspect_folder(snapshot), what, safetensors_only)
-        model, processor, weights = _from_pretrained(name, True, weights, cache_dir)
+        family, what = "open_clip", f"'{name}' in the Hugging Face cache ({snapshot})"
+        loaded = _load_folder(snapshot, what, family, settings, safetensors_only)
+    elif (local := _resolve_local(name)) is not None:
+        family, what = families.detect(local), f"model folder '{name}'"
+        loaded = _load_folder(local, what, family, settings, safetensors_only)
+    elif (snapshot := _cached_snapshot(name, cache)) is not None:
+        what = f"'{name}' in the local Hugging Face cache ({snapshot})"
+        family = families.family_of_model_type(families.model_type(snapshot), what)
+        weights = choose_weights(
+            inspect_folder(snapshot), what, safetensors_only=safetensors_only
+        )
+        loaded = families.get(family).load(
+            name, local_only=True, weights_file=weights, cache_dir=cache, **settings
+        )
+    elif (
+        snapshot := _cached_snapshot(name, cache, families.OPEN_CLIP_CONFIG)
+    ) is not None:  # an open_clip-only repo named without "hf-hub:"
+        family, what = "open_clip", f"'{name}' in the local Hugging Face cache"
+        loaded = _load_folder(snapshot, what, family, settings, safetensors_only)
     elif not _hub_reachable():
-        raise HubUnavailableError(
-            f"cannot load '{name}': it is not in the local Hugging Face cache "
-            f"({cache_dir or constants.HF_HUB_CACHE}) and the hub cannot be reached (offline, or a "
-            "proxy is needed: set HTTPS_PROXY). Offline, use load_clip('toy') (the "
-            "project's own small CLIP) or a local folder written by save_pretrained."
-        )
+        raise _offline_error(name, cache)
     else:
-        only = "model.safetensors" if safetensors_only else None
-        model, processor, weights = _from_pretrained(name, False, only, cache_dir)
-    model = model.to(device).eval()
-    return ClipBundle(model, processor, name, device, weights_file=weights)
+        config = Path(hf_hub_download(name, "config.json", cache_dir=cache))
+        family = families.family_of_model_type(families.model_type(config.parent), name)
+        loaded = families.get(family).load(
+            name,
+            local_only=False,
+            weights_file="model.safetensors" if safetensors_only else None,
+            cache_dir=cache,
+            **settings,
+        )
+    model = loaded.model.to(device).eval()
+    return ClipBundle(
+        model,
+        loaded.processor,
+        name,
+        device,
+        weights_file=loaded.weights_file,
+        family=family,
+        inputs=loaded.inputs,
+    )

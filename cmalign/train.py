@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPProcessor
 
 from .features import image_features, text_features
+from .inputs import encode_dataset, tokenize_texts
 from .losses import clamp_logit_scale_, clip_loss
 from .metrics import retrieval_metrics
 from .optim import freeze_all_but, param_groups, warmup_cosine
 from .pairs import PairDataset, check_pair_dataset
-from .prepare import encode_dataset, tokenize_texts
 
 
 @torch.no_grad()
@@ -112,7 +112,10 @@ def train_step(
 
 def _eval_data(processor: CLIPProcessor, eval_dataset, context_length: int):
     relevance = check_pair_dataset(eval_dataset, "eval_dataset").relevance()
-    return (*encode_dataset(processor, eval_dataset, context_length), relevance)
+    return (
+        *encode_dataset(processor, eval_dataset, context_length=context_length),
+        relevance,
+    )
 
 
 HISTORY_KEYS = (
@@ -310,9 +313,13 @@ def fit(
     torch.manual_seed(seed)
     model.to(torch.device(device)).train()
     context_length = model.config.text_config.max_position_embeddings
-    pixel_values, tokens = encode_dataset(processor, dataset, context_length)
+    pixel_values, tokens = encode_dataset(
+        processor, dataset, context_length=context_length
+    )
     if negatives is not None:
-        negative_tokens = tokenize_texts(processor, negatives.texts, context_length)
+        negative_tokens = tokenize_texts(
+            processor, negatives.texts, context_length=context_length
+        )
     text_to_image = torch.as_tensor(dataset.text_to_image)
     evaluation = (
         _eval_data(processor, eval_dataset, context_length)

@@ -27,9 +27,9 @@ def counter(monkeypatch):
     calls = {"images": 0}
     real = embed.embed_pixels
 
-    def counting(bundle, pixel_values, autocast=False):
+    def counting(bundle, pixel_values, *, autocast=False):
         calls["images"] += len(pixel_values)
-        return real(bundle, pixel_values, autocast)
+        return real(bundle, pixel_values, autocast=autocast)
 
     monkeypatch.setattr(embed, "embed_pixels", counting)
     return calls
@@ -112,11 +112,11 @@ def test_an_interrupted_run_resumes_where_it_stopped(
     real = embed.embed_pixels  # the counting wrapper of the counter fixture
     seen = {"batches": 0}
 
-    def dies_after_two_batches(bundle, pixel_values, autocast=False):
+    def dies_after_two_batches(bundle, pixel_values, *, autocast=False):
         seen["batches"] += 1
         if seen["batches"] > 2:
             raise KeyboardInterrupt
-        return real(bundle, pixel_values, autocast)
+        return real(bundle, pixel_values, autocast=autocast)
 
     monkeypatch.setattr(embed, "embed_pixels", dies_after_two_batches)
     with pytest.raises(KeyboardInterrupt):

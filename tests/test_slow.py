@@ -13,7 +13,7 @@ import torch
 import cmalign
 from cmalign import standin
 from cmalign.data import REPO_ROOT
-from cmalign.prepare import encode_dataset, tokenize_texts
+from cmalign.inputs import encode_dataset, tokenize_texts
 from cmalign.toy.negatives import hard_pairs, probe
 from cmalign.toy.negclip import evaluate_negatives
 from cmalign.toy.quality import evaluate_toy_model
@@ -136,8 +136,8 @@ def test_training_with_negatives_separates_what_training_without_does_not(toy_bu
     scenes, negatives = hard_pairs(48, seed=778, split="test")
     processor = toy_bundle.processor
     context = toy_bundle.model.config.text_config.max_position_embeddings
-    pixels, tokens = encode_dataset(processor, scenes, context)
-    negative_tokens = tokenize_texts(processor, negatives.texts, context)
+    pixels, tokens = encode_dataset(processor, scenes, context_length=context)
+    negative_tokens = tokenize_texts(processor, negatives.texts, context_length=context)
     scores = {}
     for use in (False, True):
         bundle = copy.deepcopy(toy_bundle)

@@ -26,9 +26,9 @@ import torch
 
 from ..checkpoint import save_clip
 from ..embed import embed_images, embed_texts
+from ..inputs import encode_dataset, tokenize_texts
 from ..metrics import retrieval_metrics
 from ..models import ClipBundle, load_clip
-from ..prepare import encode_dataset, tokenize_texts
 from ..train import Batch, train_loop
 from ..utils import TruncationWarning
 from .negatives import hard_pairs, make_negatives, probe
@@ -88,14 +88,16 @@ def finetune_with_negatives(
             getattr(plain, key).extend(getattr(scenes, key))
         with warnings.catch_warnings(record=True) as caught:  # one summary, not one per step
             warnings.simplefilter("always")
-            pixels, tokens = encode_dataset(processor, plain, context)
+            pixels, tokens = encode_dataset(processor, plain, context_length=context)
         truncated += any(issubclass(w.category, TruncationWarning) for w in caught)
         positives = relevance_matrix(plain.specs, plain.attributes).T  # (images, texts)
         negative_tokens = None
         if use_negatives:
             fits = relevance_matrix(negatives.specs, plain.attributes).T
             positives = torch.cat([positives, fits], dim=1)
-            negative_tokens = tokenize_texts(processor, negatives.texts, context)
+            negative_tokens = tokenize_texts(
+                processor, negatives.texts, context_length=context
+            )
         return Batch(pixels, tokens, positives, negative_tokens)
 
     history = train_loop(
