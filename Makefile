@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.cmalign-installed
 TF4_STAMP := $(TF4)/.installed
 
-.PHONY: install lab test test-fast test-compat lint html bench
+.PHONY: install lab test test-fast test-compat lint html bench bench-scale
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ $(BIN)/python:
 # once the environment exists.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test,scale]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -93,3 +93,6 @@ html: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run --out docs/results
+
+bench-scale: install
+	$(BIN)/python -m benchmarks.scale --out docs/results

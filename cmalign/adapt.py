@@ -8,8 +8,14 @@ the toy world and on a user's caption folder with a hub model:
   features (scikit-learn), as the CLIP paper's linear-probe evaluation does;
 - fine-tuning itself is :func:`cmalign.train.fit` (``train_only=[...]`` for the
   projections only);
-- :func:`interpolate_weights` mixes the original and the fine-tuned weights
-  (WiSE-FT, Wortsman et al. 2022): ``(1 - alpha) * original + alpha * finetuned``.
+- :func:`interpolate_weights` mixes the original and the fine-tuned weights:
+  ``(1 - alpha) * original + alpha * finetuned`` (WiSE-FT, Wortsman et al.
+  2022, for robustness under distribution shift; PAINT, Ilharco et al. 2022,
+  for keeping the original task while adding a new one);
+- :func:`choose_alpha` picks the mixing weight on *validation* scores (the
+  best average of the two tasks, or the best new-task score that keeps the
+  original task within a stated drop), so the test sets are used once, to
+  report.
 
 Split a caption folder with :func:`cmalign.data.split_by_image` first, so that
 no image is both trained on and tested on.
@@ -113,3 +119,56 @@ def interpolate_weights(
         else:
             mixed[name] = theta0.clone()
     return mixed
+
+
+def choose_alpha(
+    alphas: Sequence[float],
+    new_task: Sequence[float],
+    original_task: Sequence[float],
+    *,
+    max_drop: float | None = None,
+) -> float:
+    """The mixing weight to report, chosen on validation scores.
+
+    Parameters
+    ----------
+    alphas : sequence of float, increasing, starting at 0 (the original model)
+        The mixing weights tried, e.g. ``numpy.linspace(0, 1, 6)``.
+    new_task, original_task : sequences of float, one per alpha
+        *Validation* scores of each interpolated model on the new task and on
+        the original one (higher is better, on comparable scales such as
+        accuracy and Recall@1). Never pass test scores: the test sets only
+        report the chosen model.
+    max_drop : float, optional
+        None: the alpha with the best average of the two scores (the
+        criterion PAINT, Ilharco et al. 2022, tunes its mixing weight with).
+        A number: the alpha with the best new-task score among those whose
+        original-task score is at most ``max_drop`` below that of
+        ``alphas[0]`` (the original model) — "gain what you can without
+        losing more than this", as PAINT reports ImageNet kept within one
+        point.
+
+    Returns
+    -------
+    float
+        The chosen alpha; on a tie (equal up to float rounding) the smallest,
+        the model closest to the original.
+    """
+    if not len(alphas) == len(new_task) == len(original_task) > 0:
+        raise ValueError(
+            f"one score per alpha: {len(alphas)} alphas, {len(new_task)} new-task "
+            f"and {len(original_task)} original-task scores"
+        )
+    if list(alphas) != sorted(alphas) or alphas[0] != 0:
+        raise ValueError(
+            f"alphas must increase from 0 (the original model), got {alphas}"
+        )
+    if max_drop is None:
+        score = [(a + b) / 2 for a, b in zip(new_task, original_task)]
+        allowed = list(range(len(alphas)))
+    else:
+        floor = original_task[0] - max_drop
+        allowed = [i for i, old in enumerate(original_task) if old >= floor - 1e-12]
+        score = list(new_task)
+    best = max(score[i] for i in allowed)
+    return float(min(alphas[i] for i in allowed if score[i] >= best - 1e-12))

@@ -21,7 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("cmalign.evaluate.cli", "retrieval / zero-shot benchmarks (python -m cmalign.evaluate)"),
     "toy-train": ("cmalign.toy.train", "train and save the toy CLIP (python -m cmalign.toy.train)"),
     "toy-negclip": ("cmalign.toy.negclip", "fine-tune it with hard negatives (python -m cmalign.toy.negclip)"),
-    "standin": ("cmalign.standin", "write the offline ViT-B/32 stand-in (python -m cmalign.standin)"),
+    "standin": ("cmalign.standin", "write an offline stand-in: clip, siglip or open_clip (python -m cmalign.standin)"),
+    "scale": ("cmalign.scale.cli", "embed shards on Ray, FAISS indexes (python -m cmalign.scale)"),
 }
 
 

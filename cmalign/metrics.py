@@ -10,6 +10,18 @@ Protocol (stated so numbers can be reproduced, cf. CLIP_benchmark):
 * rank = position of the best-ranked relevant item (1 = best). Ties with
   irrelevant items count against the query (pessimistic), so a collapsed
   model that scores everything equally gets the worst rank, not the best.
+* a tie is two scores within ``tie_tolerance`` (default :data:`TIE_TOLERANCE`,
+  1e-6, relative to the scores' size when they exceed 1), not exact float
+  equality. The same caption embedded alone or in differently padded batches
+  comes out a few float32 rounding steps apart (measured here: cosines differ
+  by up to 1.2e-7 with the toy CLIP and 3.6e-7 with ViT-B/32's text tower;
+  one float32 step at 1.0 is 1.19e-7), so exact equality would call a
+  verbatim duplicate "better" or "worse" by chance. 1e-6 is about 3x the
+  largest measured difference and far below the gaps between different items
+  (on the toy test split 0.02 % of neighbouring scores of a query lie closer
+  than 1e-6). ``tie_tolerance=0`` gives exact equality. Embeddings computed
+  in bf16 differ by ~1e-3 between batches: no tolerance separates that from
+  real differences, so compare such duplicates in one batch or deduplicate.
 
 Taught in notebooks/05_retrieval_evaluation.ipynb.
 """
@@ -21,6 +33,9 @@ from collections.abc import Sequence
 import torch
 
 from .utils import check_embeddings
+
+#: Scores closer than this (times max(1, |score|)) count as tied; see the module docstring.
+TIE_TOLERANCE = 1e-6
 
 
 class NoRelevantItemError(ValueError):
@@ -45,13 +60,21 @@ def relevance_from_index(text_to_image: Sequence[int], n_images: int) -> torch.T
     return relevance
 
 
-def ranks(similarity: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
+def ranks(
+    similarity: torch.Tensor,
+    relevance: torch.Tensor,
+    tie_tolerance: float = TIE_TOLERANCE,
+) -> torch.Tensor:
     """Rank of the best relevant item for each query (1 = best, ties pessimistic).
 
     Parameters
     ----------
     similarity : torch.Tensor of shape (n_queries, n_items)
     relevance : torch.Tensor of shape (n_queries, n_items), bool
+    tie_tolerance : float
+        An irrelevant item within ``tie_tolerance * max(1, |best relevant score|)``
+        of the best relevant score ties it (and counts against the query);
+        0 means exact equality. See the module docstring for the default.
 
     Returns
     -------
@@ -61,19 +84,38 @@ def ranks(similarity: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"shapes differ: {tuple(similarity.shape)} vs {tuple(relevance.shape)}"
         )
-    return _ranks_and_ties(similarity, relevance)[0]
+    return _ranks_and_ties(similarity, relevance, tie_tolerance)[0]
+
+
+def scores_tie(
+    a: torch.Tensor, b: torch.Tensor, tie_tolerance: float = TIE_TOLERANCE
+) -> torch.Tensor:
+    """Elementwise: are scores ``a`` and ``b`` equal up to float rounding?
+
+    True where ``|a - b| <= tie_tolerance * max(1, |a|, |b|)``, the rule
+    :func:`ranks` uses. A probe that asks "is the true caption scored higher?"
+    counts these as ties, not as wins or losses decided by rounding.
+    """
+    if tie_tolerance < 0:
+        raise ValueError(f"tie_tolerance must be >= 0, got {tie_tolerance}")
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    size = torch.maximum(a.abs(), b.abs()).clamp(min=1.0)
+    return (a - b).abs() <= tie_tolerance * size
 
 
 def _ranks_and_ties(
-    similarity: torch.Tensor, relevance: torch.Tensor
+    similarity: torch.Tensor,
+    relevance: torch.Tensor,
+    tie_tolerance: float = TIE_TOLERANCE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pessimistic ranks (n,), and whether an irrelevant item ties the best relevant."""
     has_any = relevance.any(dim=1)
     if not has_any.all():
         raise NoRelevantItemError(int((~has_any).nonzero()[0]))
     best_relevant = similarity.masked_fill(~relevance, float("-inf")).max(dim=1).values
-    tied = (similarity == best_relevant[:, None]) & ~relevance
-    beaten = (similarity > best_relevant[:, None]) & ~relevance
+    best = best_relevant[:, None]
+    tied = scores_tie(similarity, best, tie_tolerance) & ~relevance
+    beaten = (similarity > best) & ~relevance & ~tied
     return beaten.sum(dim=1) + tied.sum(dim=1) + 1, tied.any(dim=1)
 
 
@@ -83,6 +125,7 @@ def _chunked(
     relevance_rows,
     chunk_size: int,
     direction: str,
+    tie_tolerance: float = TIE_TOLERANCE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ranks and tie flags of every query, ``chunk_size`` queries at a time, so
     memory stays about chunk_size * n_items (never n_queries * n_items)."""
@@ -91,7 +134,8 @@ def _chunked(
     for start in range(0, len(queries), chunk_size):
         sim = queries[start : start + chunk_size].float() @ items.T
         try:
-            r, t = _ranks_and_ties(sim, relevance_rows(start, start + len(sim)))
+            rows = relevance_rows(start, start + len(sim))
+            r, t = _ranks_and_ties(sim, rows, tie_tolerance)
         except NoRelevantItemError as err:
             raise NoRelevantItemError(start + err.row, direction=direction) from None
         out_ranks.append(r)
@@ -114,6 +158,7 @@ def retrieval_ranks(
     text_to_image: Sequence[int] | None = None,
     relevance: torch.Tensor | None = None,
     chunk_size: int = 1024,
+    tie_tolerance: float = TIE_TOLERANCE,
 ) -> dict[str, torch.Tensor]:
     """Every query's rank both ways, and which queries had a tie, in chunks.
 
@@ -128,7 +173,7 @@ def retrieval_ranks(
         ``text_to_image`` (n_texts,) and ``image_to_text`` (n_images,) ranks
         (1 = best, ties pessimistic); ``text_to_image_tied`` and
         ``image_to_text_tied``, bool, True where an irrelevant item scored
-        exactly as high as the best relevant one.
+        as high as the best relevant one, up to ``tie_tolerance``.
     """
     image_emb = check_embeddings(image_emb, "image_emb")
     text_emb = check_embeddings(text_emb, "text_emb")
@@ -169,7 +214,12 @@ def retrieval_ranks(
     # logits_per_text / logits_per_image in open_clip's names, chunk by chunk;
     # the scale is left out (ranks do not depend on it).
     t2i, t2i_tied = _chunked(
-        text_emb, image_emb, text_rows, chunk_size, "text->image (text index)"
+        text_emb,
+        image_emb,
+        text_rows,
+        chunk_size,
+        "text->image (text index)",
+        tie_tolerance,
     )
     i2t, i2t_tied = _chunked(
         image_emb,
@@ -177,6 +227,7 @@ def retrieval_ranks(
         image_rows,
         chunk_size,
         "image->text (image index; it has no caption)",
+        tie_tolerance,
     )
     return {
         "text_to_image": t2i,
@@ -193,6 +244,7 @@ def retrieval_metrics(
     ks: Sequence[int] = (1, 5, 10),
     relevance: torch.Tensor | None = None,
     chunk_size: int = 1024,
+    tie_tolerance: float = TIE_TOLERANCE,
 ) -> dict[str, float]:
     """Recall@K, mean / median rank and MRR, text->image and image->text.
 
@@ -209,6 +261,8 @@ def retrieval_metrics(
         several images. Give exactly one of ``text_to_image`` and ``relevance``.
     chunk_size : int
         Queries scored at a time (see :func:`retrieval_ranks`).
+    tie_tolerance : float
+        Scores this close count as tied (see the module docstring; 0: exact).
 
     Returns
     -------
@@ -219,7 +273,9 @@ def retrieval_metrics(
     """
     if not all(isinstance(k, int) and k >= 1 for k in ks):
         raise ValueError(f"ks must be positive ints, got {ks}")
-    r = retrieval_ranks(image_emb, text_emb, text_to_image, relevance, chunk_size)
+    r = retrieval_ranks(
+        image_emb, text_emb, text_to_image, relevance, chunk_size, tie_tolerance
+    )
     return {
         **rank_summary("text_to_image", r["text_to_image"], ks),
         **rank_summary("image_to_text", r["image_to_text"], ks),

@@ -1,7 +1,9 @@
 """Pictures for the lessons: similarity heatmaps, image grids, curves, embedding maps.
 
 Every function draws with matplotlib and returns the Figure (nothing is shown
-or saved behind your back). Used throughout the notebooks.
+or saved behind your back). Used throughout the notebooks. The module passes 300 lines because it
+holds one idea, the lessons' pictures (one function per kind of figure, sharing
+the thumbnail and legend helpers); it is a candidate to split by figure kind.
 """
 
 from __future__ import annotations
@@ -137,6 +139,9 @@ def training_curves(history: Mapping[str, Sequence[float]], x: str = "step") -> 
     return fig
 
 
+_MARKERS = (("image", "o"), ("text", "^"), ("sound", "s"))
+
+
 def embedding_map(
     coords: np.ndarray,
     modality: Sequence[str],
@@ -146,13 +151,19 @@ def embedding_map(
     title: str = "",
     ax: plt.Axes | None = None,
     palette: Mapping[str, Sequence[float]] | None = None,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    legend_outside: bool = False,
 ) -> Figure:
     """2-D scatter of image and text embeddings (UMAP or PCA coordinates).
 
     Parameters
     ----------
     coords : array of shape (n_points, 2)
-    modality : sequence of "image" / "text", one per point (marker shape)
+    modality : sequence of "image" / "text" / "sound", one per point
+        (marker shape: circle, triangle, square; "sound" for
+        notebooks/10_third_modality_audio.ipynb)
     labels : sequence of str, optional
         Class per point (colour).
     pairs : sequence of (i, j)
@@ -163,6 +174,11 @@ def embedding_map(
         Colours per class (e.g. the toy world's own RGB, scaled to 0-1);
         default: a qualitative colour map. Without ``labels`` the two
         modalities get two colours.
+    xlabel, ylabel : str
+        Axis names (e.g. "PC 1 (23 % of variance)"); the ticks stay hidden,
+        since the units of a 2-D projection mean nothing on their own.
+    legend_outside : bool
+        Put the legend to the right of the axes, where it hides no point.
     """
     coords = np.asarray(coords)
     fig = ax.figure if ax is not None else plt.figure(figsize=(7, 6))
@@ -173,7 +189,7 @@ def embedding_map(
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     modality = np.asarray(modality)
     for c, cls in enumerate(classes):
-        for k, (kind, marker) in enumerate((("image", "o"), ("text", "^"))):
+        for k, (kind, marker) in enumerate(_MARKERS):
             mask = modality == kind
             if labels is not None:
                 mask &= np.asarray(labels) == cls
@@ -207,8 +223,211 @@ def embedding_map(
                     zorder=3,
                 )
             )
-    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2)
+    if legend_outside:
+        ax.legend(
+            fontsize=8, markerscale=1.5, loc="upper left", bbox_to_anchor=(1.02, 1)
+        )
+    else:
+        ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     return fig
+def two_towers(
+    image: ImageLike | None = None,
+    caption: str | None = None,
+    logits: torch.Tensor | None = None,
+) -> Figure:
+    """A diagram of CLIP: two towers, one space, and the batch's logit matrix.
+
+    An image goes through the vision tower and a caption through the text
+    tower; each is projected into the shared space and normalised; the
+    scaled cosines of a batch form the (n_images, n_texts) matrix whose
+    diagonal holds the matching pairs. Drawn with matplotlib only.
+
+    Parameters
+    ----------
+    image : image, optional
+        Drawn as the vision tower's input.
+    caption : str, optional
+        Written as the text tower's input.
+    logits : torch.Tensor of shape (n, n), optional
+        A real ``logits_per_image`` (rows images, columns texts), drawn as the
+        matrix with its values; default: a blank 4 x 4 grid.
+
+    Taught in notebooks/01_clip_embeddings.ipynb.
+    """
+    from matplotlib.patches import FancyBboxPatch, Rectangle
+
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    ax.set_xlim(0, 12.4)
+    ax.set_ylim(-0.4, 5.0)
+    ax.axis("off")
+
+    def box(x: float, y: float, w: float, h: float, text: str, colour: str) -> None:
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y), w, h, boxstyle="round,pad=0.06", fc=colour, ec="#333333"
+            )
+        )
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(start: tuple[float, float], end: tuple[float, float]) -> None:
+        ax.annotate(
+            "", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "lw": 1.2}
+        )
+
+    towers = (
+        (
+            3.3,
+            "image $x$",
+            "vision transformer $f_I$\n(pixels cut into patches)",
+            "$W_I$",
+            "$u = W_I f_I(x)\\,/\\,\\|W_I f_I(x)\\|$",
+            "#dbe9f6",
+        ),
+        (
+            0.5,
+            "text $y$",
+            "text transformer $f_T$\n(BPE tokens, causal)",
+            "$W_T$",
+            "$v = W_T f_T(y)\\,/\\,\\|W_T f_T(y)\\|$",
+            "#fde3cf",
+        ),
+    )
+    for y, source, tower, projection, output, colour in towers:
+        box(
+            0.1,
+            y,
+            1.5,
+            1.0,
+            ""
+            if (source.startswith("image") and image is not None)
+            or (source.startswith("text") and caption)
+            else source,
+            "white",
+        )
+        box(2.1, y, 2.4, 1.0, tower, colour)
+        box(5.0, y, 0.8, 1.0, projection + "\nprojection", colour)
+        box(6.3, y, 1.7, 1.0, output, colour)
+        for x0, x1 in ((1.66, 2.04), (4.56, 4.94), (5.86, 6.24)):
+            arrow((x0, y + 0.5), (x1, y + 0.5))
+    if image is not None:
+        thumb = _thumb(load_rgb_images([image])[0], 48)
+        ax.add_artist(
+            AnnotationBbox(OffsetImage(thumb, zoom=1.0), (0.85, 3.8), frameon=False)
+        )
+    if caption:
+        ax.text(
+            0.85,
+            1.0,
+            textwrap.fill(caption, 16),
+            ha="center",
+            va="center",
+            fontsize=8,
+            style="italic",
+        )
+    ax.text(
+        4.05,
+        2.4,
+        "one shared space $\\mathbb{R}^d$, unit vectors",
+        ha="center",
+        va="center",
+        fontsize=9,
+        color="#555555",
+    )
+
+    values = None if logits is None else torch.as_tensor(logits).float().cpu().numpy()
+    n = 4 if values is None else len(values)
+    left, bottom, size = 8.9, 0.6, 3.4
+    cell = size / n
+    cmap = plt.get_cmap("viridis")
+    for i in range(n):  # row i: image i
+        for j in range(n):  # column j: text j
+            if values is None:
+                face = "#f2f2f2"
+            else:
+                lo, hi = values.min(), values.max()
+                face = cmap((values[i, j] - lo) / (hi - lo + 1e-12))
+            x, y = left + j * cell, bottom + (n - 1 - i) * cell
+            ax.add_patch(Rectangle((x, y), cell, cell, fc=face, ec="white"))
+            if values is not None and n <= 6:
+                ax.text(
+                    x + cell / 2,
+                    y + cell / 2,
+                    f"{values[i, j]:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if values[i, j] < values.mean() else "black",
+                )
+            elif values is None:
+                ax.text(
+                    x + cell / 2,
+                    y + cell / 2,
+                    f"$s\\,u_{i + 1}^\\top v_{j + 1}$",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                )
+        x, y = left + i * cell, bottom + (n - 1 - i) * cell
+        ax.add_patch(Rectangle((x, y), cell, cell, fill=False, ec="tab:red", lw=2))
+    ax.text(
+        left + size / 2, bottom + size + 0.15, "texts $v_j$", ha="center", fontsize=9
+    )
+    ax.text(
+        left + size / 2,
+        bottom + size + 0.6,
+        "logits_per_image = $s\\,UV^\\top$ (rows: images, columns: texts)",
+        ha="center",
+        fontsize=9,
+    )
+    ax.text(
+        left + size / 2,
+        bottom - 0.3,
+        "red: the matching pairs; softmax along a row = image→text, "
+        "down a column = text→image",
+        ha="center",
+        va="top",
+        fontsize=8,
+        wrap=True,
+    )
+    arrow((8.06, 3.8), (left - 0.1, bottom + size * 0.75))
+    arrow((8.06, 1.0), (left + size * 0.25, bottom - 0.08))
+    ax.text(
+        left - 0.2,
+        bottom + size / 2,
+        "images $u_i$",
+        rotation=90,
+        ha="right",
+        va="center",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def spread_out(coords: np.ndarray, k: int, *, start: int = 0) -> list[int]:
+    """Indices of ``k`` points far apart in a 2-D map (greedy farthest-point
+    sampling from point ``start``), so thumbnails drawn at them overlap little.
+
+    Parameters
+    ----------
+    coords : array of shape (n_points, 2)
+    k : int
+        How many points (at most n_points).
+
+    Returns
+    -------
+    list of int
+    """
+    coords = np.asarray(coords, dtype=float)
+    chosen = [start]
+    nearest = np.linalg.norm(coords - coords[start], axis=1)
+    while len(chosen) < min(k, len(coords)):
+        chosen.append(int(nearest.argmax()))
+        distance = np.linalg.norm(coords - coords[chosen[-1]], axis=1)
+        nearest = np.minimum(nearest, distance)
+    return chosen

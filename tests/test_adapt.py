@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from cmalign.adapt import few_shot_indices, fit_linear_probe, interpolate_weights
+from cmalign.adapt import (
+    choose_alpha,
+    few_shot_indices,
+    fit_linear_probe,
+    interpolate_weights,
+)
 from cmalign.data import CaptionSet, split_by_image
 from tests.conftest import random_unit
 
@@ -66,3 +71,25 @@ def test_split_by_image_never_shares_an_image():
     assert sorted(train.captions + test.captions) == sorted(captions)
     with pytest.raises(ValueError, match="test_fraction"):
         split_by_image(data, test_fraction=1.0)
+
+
+def test_choose_alpha_best_average_or_best_new_task_within_a_drop():
+    alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+    new = [0.40, 0.60, 0.70, 0.80, 0.85]
+    old = [0.95, 0.94, 0.92, 0.80, 0.70]
+    # averages 0.675, 0.77, 0.81, 0.80, 0.775 -> alpha 0.5, not the best new task
+    assert choose_alpha(alphas, new, old) == 0.5
+    # original kept within 0.01 of alpha=0 (0.95): alphas 0 and 0.25 -> 0.25
+    assert choose_alpha(alphas, new, old, max_drop=0.01) == 0.25
+    assert choose_alpha(alphas, new, old, max_drop=0.3) == 1.0
+    assert choose_alpha(alphas, new, old, max_drop=0.0) == 0.0
+    # ties go to the smaller alpha
+    assert choose_alpha([0.0, 0.5, 1.0], [0.5, 0.6, 0.7], [0.7, 0.6, 0.5]) == 0.0
+    assert (
+        choose_alpha([0.0, 0.5, 1.0], [0.5, 0.7, 0.7], [0.7, 0.7, 0.7], max_drop=0)
+        == 0.5
+    )
+    with pytest.raises(ValueError, match="one score per alpha"):
+        choose_alpha(alphas, new[:3], old)
+    with pytest.raises(ValueError, match="increase from 0"):
+        choose_alpha([0.5, 0.0], [0.1, 0.2], [0.3, 0.4])

@@ -4,9 +4,12 @@ import pytest
 import torch
 
 from cmalign.metrics import (
+    TIE_TOLERANCE,
+    ranks,
     relevance_from_index,
     retrieval_metrics,
     retrieval_ranks,
+    scores_tie,
     zero_shot_accuracy,
 )
 from tests.conftest import random_unit
@@ -139,14 +142,78 @@ def test_chunked_ranks_equal_the_whole_matrix(chunk_size, use_relevance, generat
     sim = text_emb @ image_emb.T
     assert got["text_to_image"].tolist() == list(brute_force_ranks(sim, relevance))
     assert got["image_to_text"].tolist() == list(brute_force_ranks(sim.T, relevance.T))
-    # image 1 owns text 10, image 2 owns text 11: identical captions tie
-    # ties are exact float equality, so compare in the orientation the library
-    # computes (one GEMM may round identical rows differently in its edge tiles)
-    sim_i = image_emb @ text_emb.T
-    best = (sim_i.masked_fill(~relevance.T, -2).max(1).values)[:, None]
-    tied = ((sim_i == best) & ~relevance.T).any(1)
-    assert torch.equal(got["image_to_text_tied"], tied)
+    # image 1 owns text 10, image 2 owns text 11: identical captions tie. One
+    # GEMM may round identical rows differently in its edge tiles; the tie
+    # tolerance makes the flag the same in either orientation of the product.
+    for sim_i in (image_emb @ text_emb.T, (text_emb @ image_emb.T).T):
+        best = (sim_i.masked_fill(~relevance.T, -2).max(1).values)[:, None]
+        near = (sim_i - best).abs() <= TIE_TOLERANCE
+        tied = (near & ~relevance.T).any(1)
+        assert torch.equal(got["image_to_text_tied"], tied)
     assert tied[1] and tied.sum() >= 1
     assert retrieval_metrics(
         image_emb, text_emb, chunk_size=chunk_size, **kwargs
     ) == retrieval_metrics(image_emb, text_emb, chunk_size=4096, **kwargs)
+
+
+# ---- ties up to float rounding (cmalign.metrics.TIE_TOLERANCE) ----
+
+
+def test_scores_one_rounding_step_apart_tie_and_real_gaps_do_not():
+    sim = torch.tensor([[0.5, 0.5, 0.3], [0.5, 0.5, 0.3], [0.5, 0.5, 0.3]])
+    sim[1, 1] = torch.nextafter(sim[1, 1], torch.tensor(1.0))  # one float32 step up
+    sim[2, 1] = 0.5 + 1e-4  # a real (small) difference
+    relevance = torch.tensor([[True, False, False]] * 3)
+    # the exact rule used to call row 1 "beaten" and say nothing about a tie
+    assert ranks(sim, relevance, tie_tolerance=0).tolist() == [2, 2, 2]
+    assert ranks(sim, relevance).tolist() == [2, 2, 2]
+    got = retrieval_ranks(
+        torch.eye(3), torch.eye(3), relevance=torch.eye(3, dtype=torch.bool)
+    )
+    assert not got["text_to_image_tied"].any()
+    assert scores_tie(sim[1, 0], sim[1, 1]) and not scores_tie(sim[2, 0], sim[2, 1])
+    assert not scores_tie(sim[1, 0], sim[1, 1], tie_tolerance=0)
+
+
+def test_a_score_just_below_the_best_relevant_ties_it_pessimistically():
+    best = torch.tensor(0.5)
+    below = torch.nextafter(best, torch.tensor(0.0))
+    sim = torch.stack([best, below, torch.tensor(0.1)])[None]
+    relevance = torch.tensor([[True, False, False]])
+    assert ranks(sim, relevance).tolist() == [2]  # counted against the query
+    assert ranks(sim, relevance, tie_tolerance=0).tolist() == [1]  # exact: a win
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_ties_do_not_depend_on_the_logit_scale(scale, generator):
+    sim = torch.randn(6, 9, generator=generator).clamp(-1, 1)
+    sim[:, 4] = torch.nextafter(sim[:, 2], torch.tensor(2.0))  # near-copies
+    relevance = torch.zeros(6, 9, dtype=torch.bool)
+    relevance[:, 2] = True
+    scaled = (sim * scale).float()
+    assert torch.equal(ranks(scaled, relevance), ranks(sim, relevance))
+    assert (ranks(sim, relevance) >= 2).all()  # column 4 ties column 2 everywhere
+
+
+def test_the_same_caption_in_differently_padded_batches_ties(toy_bundle):
+    """A verbatim duplicate caption, embedded alone and inside a batch padded to a
+    longer caption, must tie with itself, whatever the kernels round."""
+    from cmalign.embed import embed_texts
+
+    caption = "a red circle"
+    alone = embed_texts(toy_bundle, [caption], progress=False)
+    padded = embed_texts(
+        toy_bundle,
+        [caption, "a photo of a large blue square to the left of a small red star"],
+        progress=False,
+    )[:1]
+    assert (alone - padded).abs().max() <= 1e-6  # a few rounding steps at most
+    image = torch.nn.functional.normalize(alone + 0.3 * alone.roll(1, dims=1), dim=-1)
+    other = torch.nn.functional.normalize(alone.roll(7, dims=1), dim=-1)
+    images = torch.cat([image, other])
+    # caption 0 (alone) is image 0's; caption 1, the same words, is image 1's
+    text_emb = torch.cat([alone, padded])
+    relevance = torch.tensor([[True, False], [False, True]])
+    got = retrieval_ranks(images, text_emb, relevance=relevance)
+    assert got["image_to_text_tied"][0]
+    assert got["image_to_text"][0] == 2  # pessimistic, whichever copy rounded up

@@ -12,6 +12,8 @@ from cmalign.toy.negatives import (
     make_negatives,
     perturb,
     probe,
+    probe_outcomes,
+    sorted_words,
 )
 from cmalign.toy.spec import HELDOUT_COMBOS
 from cmalign.toy.world import make_dataset, relevance_matrix
@@ -90,3 +92,21 @@ def test_probe_of_a_bag_of_words_model_is_zero_on_swaps(toy_bundle):
         scenes.attributes,
     )
     assert probe(toy_bundle, scenes, same)["probe_swap_colors"] == 0.0
+
+
+def test_bag_of_words_ties_on_same_word_negatives_and_a_tie_fails(toy_bundle):
+    """Sorted words make a caption and its swap/reversal the same string: the
+    scores tie (up to rounding between batches), and a tie is not a win."""
+    assert sorted_words("a red circle to the left of a blue square") == (
+        "a a blue circle left of red square the to"
+    )
+    scenes, negatives = hard_pairs(30, seed=5, split="test")
+    bag = probe_outcomes(toy_bundle, scenes, negatives, words=sorted_words)
+    assert set(bag) == {"swap_colors", "reverse_relation"}
+    for wins in bag.values():
+        assert len(wins) == 30 and wins.sum() == 0
+    plain = probe_outcomes(toy_bundle, scenes, negatives)
+    means = probe(toy_bundle, scenes, negatives)
+    for kind, wins in plain.items():
+        assert means[f"probe_{kind}"] == pytest.approx(float(wins.mean()))
+        assert means[f"n_{kind}"] == len(wins)

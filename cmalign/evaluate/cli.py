@@ -2,6 +2,8 @@
 
     python -m cmalign.evaluate retrieval --model openai/clip-vit-base-patch32 \\
         --dataset flickr30k --root DIR [--split test] [--out results.json] [--report DIR]
+    python -m cmalign.evaluate retrieval|zeroshot --model M --dataset webdataset --root DIR
+        (CLIP_benchmark's webdataset shards: cmalign.scale.wds_benchmark)
     python -m cmalign.evaluate zeroshot --model ID_OR_PATH --root IMAGEFOLDER \\
         [--classnames FILE] [--templates openai|simple|FILE] [--out results.json]
 
@@ -95,6 +97,10 @@ def load_retrieval_data(
 ) -> CaptionSet:
     """Images and captions of ``dataset`` ("flickr30k", "coco" or "captions")."""
     root = Path(root)
+    if dataset == "webdataset":  # CLIP_benchmark's shards (cmalign.scale.wds_benchmark)
+        from ..scale.wds_benchmark import load_wds_retrieval
+
+        return load_wds_retrieval(root, split=split)
     if dataset == "captions":
         return load_caption_folder(annotations or root)
     if dataset not in ANNOTATIONS:
@@ -118,12 +124,13 @@ def run_retrieval(args: argparse.Namespace) -> dict:
     data = load_retrieval_data(args.dataset, args.root, args.split, args.annotations)
     bundle = load_clip(args.model, device=args.device)
     start = time.perf_counter()
+    shards = args.dataset == "webdataset"  # images inside tar shards: no file cache
     image_emb = embed_images(
         bundle,
-        [str(p) for p in data.images],
+        data.images if shards else [str(p) for p in data.images],
         batch_size=args.batch_size,
         autocast=args.autocast,
-        cache_dir=args.cache_dir,
+        cache_dir=None if shards else args.cache_dir,
         num_workers=args.workers,
     )
     image_seconds = time.perf_counter() - start
@@ -176,16 +183,23 @@ def run_retrieval(args: argparse.Namespace) -> dict:
 
 def run_zeroshot(args: argparse.Namespace) -> dict:
     """Zero-shot classification of an ImageFolder; returns the JSON record."""
-    images, labels, names = load_image_folder(args.root, args.classnames)
-    templates = load_templates(args.templates)
+    shards = args.dataset == "webdataset"
+    if shards:  # CLIP_benchmark's shards; their templates unless --templates says otherwise
+        from ..scale.wds_benchmark import load_wds_classification
+
+        images, labels, names, own, _ = load_wds_classification(args.root, split=args.split)
+        templates = own if own and args.templates == "openai" else load_templates(args.templates)
+    else:
+        images, labels, names = load_image_folder(args.root, args.classnames)
+        templates = load_templates(args.templates)
     bundle = load_clip(args.model, device=args.device)
     start = time.perf_counter()
     image_emb = embed_images(
         bundle,
-        [str(p) for p in images],
+        images if shards else [str(p) for p in images],
         batch_size=args.batch_size,
         autocast=args.autocast,
-        cache_dir=args.cache_dir,
+        cache_dir=None if shards else args.cache_dir,
         num_workers=args.workers,
     )
     image_seconds = time.perf_counter() - start
@@ -252,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "retrieval":
             p.add_argument(
-                "--dataset", required=True, choices=["flickr30k", "coco", "captions"]
+                "--dataset",
+                required=True,
+                choices=["flickr30k", "coco", "captions", "webdataset"],
             )
             p.add_argument("--split", default="test")
             p.add_argument(
@@ -262,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--classnames", help="one class name per line, sub-folder order"
             )
+            p.add_argument(
+                "--dataset",
+                default="imagefolder",
+                choices=["imagefolder", "webdataset"],
+                help="an ImageFolder, or CLIP_benchmark's webdataset shards",
+            )
+            p.add_argument("--split", default="test", help="webdataset split folder")
             p.add_argument(
                 "--templates",
                 default="openai",

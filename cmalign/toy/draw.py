@@ -2,7 +2,10 @@
 
 Shapes are drawn at 4x the final size and box-filtered down, so edges are
 smooth at 40 px. Colours are jittered per object so that "red" is a range,
-not one RGB value. Used by :func:`cmalign.toy.world.make_dataset`.
+not one RGB value. Optional *clutter* (short strokes of muted colours behind
+the objects, from a random stream of its own) makes shapes harder to read
+without changing anything else about a scene. Used by
+:func:`cmalign.toy.world.make_dataset`.
 """
 
 from __future__ import annotations
@@ -50,9 +53,31 @@ def _draw_shape(
         draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=rgb)
 
 
-def render(objects: list[dict], rng: np.random.Generator) -> Image.Image:
+def _draw_clutter(
+    draw: ImageDraw.ImageDraw, n_strokes: int, rng: np.random.Generator
+) -> None:
+    """``n_strokes`` short line segments (up to ~6 px, 1-2 px wide) of muted colours."""
+    size = IMAGE_SIZE * _SUPER
+    for _ in range(n_strokes):
+        rgb = tuple(int(v) for v in rng.integers(60, 200, size=3))
+        x, y = rng.uniform(0, size, 2)
+        reach = rng.uniform(2, 6) * _SUPER
+        end = (x + rng.uniform(-reach, reach), y + rng.uniform(-reach, reach))
+        draw.line([x, y, *end], fill=rgb, width=int(_SUPER * rng.uniform(1, 2)))
+
+
+def render(
+    objects: list[dict],
+    rng: np.random.Generator,
+    clutter: int = 0,
+    clutter_rng: np.random.Generator | None = None,
+) -> Image.Image:
     """An RGB IMAGE_SIZE x IMAGE_SIZE image of ``objects`` (dicts with color, shape,
-    size and center in pixels), background and jitter drawn from ``rng``."""
+    size and center in pixels), background and jitter drawn from ``rng``.
+
+    ``clutter`` strokes are drawn behind the objects from ``clutter_rng``
+    (default ``rng``); with ``clutter=0`` (the default) nothing is drawn and
+    no random number is used, so the usual world is unchanged."""
     size = IMAGE_SIZE * _SUPER
     base = rng.integers(0, 70, size=3)
     tilt = rng.normal(0, 12, size=3)
@@ -64,6 +89,8 @@ def render(objects: list[dict], rng: np.random.Generator) -> Image.Image:
         (size, size), Image.NEAREST
     )
     draw = ImageDraw.Draw(canvas)
+    if clutter:
+        _draw_clutter(draw, clutter, rng if clutter_rng is None else clutter_rng)
     for obj in objects:
         rgb = tuple(
             int(np.clip(c + rng.integers(-18, 19), 0, 255))

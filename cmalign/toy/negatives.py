@@ -11,14 +11,17 @@ world can prove false for its image:
 - ``"wrong_count"``: an object dropped from a two-object caption, or one added.
 
 :func:`make_negatives` writes them, :func:`probe` measures how often a model
-prefers the true caption, and :func:`cmalign.train.fit` trains with them as
-extra negatives (``clip_loss(..., hard_negatives=...)``, NegCLIP).
+prefers the true caption (:func:`probe_outcomes` pair by pair, for intervals;
+:func:`sorted_words` gives a bag-of-words baseline), and
+:func:`cmalign.train.fit` trains with them as extra negatives
+(``clip_loss(..., hard_negatives=...)``, NegCLIP).
 Taught in notebooks/06_hard_negatives.ipynb.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 
 from ..embed import embed_images, embed_texts
+from ..metrics import scores_tie
 from ..models import ClipBundle
 from .captions import describe
 from .spec import COLORS, HELDOUT_COMBOS, SHAPES
@@ -184,14 +188,75 @@ def make_negatives(
     )
 
 
+def sorted_words(text: str) -> str:
+    """The caption's words in alphabetical order: what a bag-of-words reader sees.
+
+    Embedding both a caption and its negative this way turns any text encoder
+    into a bag-of-words one, a baseline for :func:`probe` (lesson 06): two
+    captions with the same words become the same string.
+    """
+    return " ".join(sorted(text.split()))
+
+
+def probe_outcomes(
+    bundle: ClipBundle,
+    dataset: ToyDataset,
+    negatives: NegativeSet,
+    words: Callable[[str], str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Per pair: does the model score the true caption above its hard negative?
+
+    For each negative, with image i the image of the caption it was made
+    from: a win when ``sim(i, caption) > sim(i, negative)`` and the two scores
+    do not tie (:func:`cmalign.metrics.scores_tie`: equal up to float
+    rounding, as identical strings embedded in different batches are).
+
+    Parameters
+    ----------
+    words : callable, optional
+        Applied to both captions before embedding, e.g. :func:`sorted_words`
+        for a bag-of-words baseline.
+
+    Returns
+    -------
+    dict of torch.Tensor of shape (n_<kind>,)
+        ``<kind>``: 1.0 for a win, 0.0 for a loss or a tie, one entry per
+        negative of that kind, in the order of ``negatives``; feed them to
+        :func:`cmalign.stats.bootstrap_ci` or, for two models on the same
+        pairs, :func:`cmalign.stats.paired_difference_ci`.
+    """
+    words = words or (lambda text: text)
+    image_emb = embed_images(bundle, dataset.images, progress=False)
+    text_emb = embed_texts(bundle, [words(t) for t in dataset.captions], progress=False)
+    negative_emb = embed_texts(
+        bundle, [words(t) for t in negatives.texts], progress=False
+    )
+    owner = torch.as_tensor(negatives.owner, dtype=torch.long)
+    image = image_emb[torch.as_tensor(dataset.text_to_image)[owner]]
+    true_score = (image * text_emb[owner]).sum(1)
+    negative_score = (image * negative_emb).sum(1)
+    wins = (true_score > negative_score) & ~scores_tie(true_score, negative_score)
+    kinds = np.array(negatives.kind)
+    return {
+        kind: wins[torch.from_numpy(kinds == kind)].float()
+        for kind in dict.fromkeys(negatives.kind)
+    }
+
+
 def probe(
-    bundle: ClipBundle, dataset: ToyDataset, negatives: NegativeSet
+    bundle: ClipBundle,
+    dataset: ToyDataset,
+    negatives: NegativeSet,
+    words: Callable[[str], str] | None = None,
 ) -> dict[str, float]:
     """How often the model scores a caption above its own hard negative.
 
-    For each negative, with image i the image of the caption it was made
-    from: success when ``sim(i, caption) > sim(i, negative)`` (a tie fails).
-    Chance is 50 %; a pure bag-of-words model scores 0 % on swaps (a tie).
+    The mean of :func:`probe_outcomes` per kind (a tie fails). Chance is 50 %.
+    A pure bag-of-words model scores 0 % where a negative has exactly the
+    caption's words (swaps and reversals phrased like their caption, as in
+    :func:`hard_pairs`); negatives worded afresh (:func:`make_negatives`) or
+    with an object added or dropped differ in their words, so a bag of words
+    can reject them.
 
     Returns
     -------
@@ -199,18 +264,10 @@ def probe(
         Accuracy per kind (``probe_<kind>``) and the number of pairs
         (``n_<kind>``).
     """
-    image_emb = embed_images(bundle, dataset.images, progress=False)
-    text_emb = embed_texts(bundle, dataset.captions, progress=False)
-    negative_emb = embed_texts(bundle, negatives.texts, progress=False)
-    owner = torch.as_tensor(negatives.owner)
-    image = image_emb[torch.as_tensor(dataset.text_to_image)[owner]]
-    wins = (image * text_emb[owner]).sum(1) > (image * negative_emb).sum(1)
-    kinds = np.array(negatives.kind)
     results = {}
-    for kind in dict.fromkeys(negatives.kind):
-        mask = torch.from_numpy(kinds == kind)
-        results[f"probe_{kind}"] = wins[mask].float().mean().item()
-        results[f"n_{kind}"] = int(mask.sum())
+    for kind, wins in probe_outcomes(bundle, dataset, negatives, words).items():
+        results[f"probe_{kind}"] = wins.mean().item()
+        results[f"n_{kind}"] = len(wins)
     return results
 
 
