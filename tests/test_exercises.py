@@ -34,6 +34,13 @@ NAMES = [
     "wise_ft",
     "few_shot",
     "choose_and_report",
+    # lessons 08-10 (their typical mistakes: tests/test_exercises_08_09.py, _10.py)
+    "one_object_captions",
+    "greedy",
+    "soft_disc",
+    "best_of_n_curve",
+    "color_from_sound",
+    "chance_recall_at_k",
 ]
 
 

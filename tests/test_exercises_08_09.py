@@ -1,4 +1,4 @@
-"""Lessons 08 and 09: each reference answer passes its checker; typical mistakes fail.
+"""Lessons 08 and 09: typical mistakes fail, and a call of the library function does not pass
 
 The checkers judge against the world's ground truth (which captions fit which
 scenes), a brute-force loop, exact pixel coverage and autograd, never against
@@ -15,23 +15,6 @@ NAMES = ["one_object_captions", "greedy", "soft_disc", "best_of_n_curve"]
 
 def check(name, fn):
     return getattr(exercises, f"check_{name}")(fn)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_reference_answers_pass(name, capsys):
-    assert check(name, getattr(solutions, name)) is True
-    assert "passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_unfinished_answers_fail_with_a_hint_in_words(name, capsys):
-    def unfinished(*args):
-        raise NotImplementedError
-
-    assert check(name, unfinished) is False
-    hint = capsys.readouterr().out.split("Hint:", 1)[1]
-    for code in ("@", ".T", "dim=", "softmax(", "topk", "normalize(", "[:, None]"):
-        assert code not in hint, f"the hint gives code away: {code}"
 
 
 # Typical mistakes, each must fail its checker.
