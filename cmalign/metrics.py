@@ -10,18 +10,13 @@ Protocol (stated so numbers can be reproduced, cf. CLIP_benchmark):
 * rank = position of the best-ranked relevant item (1 = best). Ties with
   irrelevant items count against the query (pessimistic), so a collapsed
   model that scores everything equally gets the worst rank, not the best.
-* a tie is two scores within ``tie_tolerance`` (default :data:`TIE_TOLERANCE`,
-  1e-6, relative to the scores' size when they exceed 1), not exact float
-  equality. The same caption embedded alone or in differently padded batches
-  comes out a few float32 rounding steps apart (measured here: cosines differ
-  by up to 1.2e-7 with the toy CLIP and 3.6e-7 with ViT-B/32's text tower;
-  one float32 step at 1.0 is 1.19e-7), so exact equality would call a
-  verbatim duplicate "better" or "worse" by chance. 1e-6 is about 3x the
-  largest measured difference and far below the gaps between different items
-  (on the toy test split 0.02 % of neighbouring scores of a query lie closer
-  than 1e-6). ``tie_tolerance=0`` gives exact equality. Embeddings computed
-  in bf16 differ by ~1e-3 between batches: no tolerance separates that from
-  real differences, so compare such duplicates in one batch or deduplicate.
+* a tie is two scores within ``tie_tolerance`` (:data:`TIE_TOLERANCE` = 1e-6,
+  relative above 1), not exact equality: one caption embedded in differently
+  padded batches comes out a few float32 steps apart (measured: up to 1.2e-7
+  in cosine with the toy CLIP, 3.6e-7 with ViT-B/32's text tower; a step at
+  1.0 is 1.19e-7). 1e-6 is ~3x that and far below the gaps between different
+  items (0.02 % of neighbouring scores on the toy test split). 0 = exact.
+  bf16 embeddings differ by ~1e-3 between batches: deduplicate those instead.
 
 Taught in notebooks/05_retrieval_evaluation.ipynb.
 """
@@ -72,9 +67,8 @@ def ranks(
     similarity : torch.Tensor of shape (n_queries, n_items)
     relevance : torch.Tensor of shape (n_queries, n_items), bool
     tie_tolerance : float
-        An irrelevant item within ``tie_tolerance * max(1, |best relevant score|)``
-        of the best relevant score ties it (and counts against the query);
-        0 means exact equality. See the module docstring for the default.
+        Irrelevant items within it of the best relevant score tie it and count
+        against the query (:func:`scores_tie`; 0: exact; see the module docstring).
 
     Returns
     -------
@@ -90,12 +84,8 @@ def ranks(
 def scores_tie(
     a: torch.Tensor, b: torch.Tensor, tie_tolerance: float = TIE_TOLERANCE
 ) -> torch.Tensor:
-    """Elementwise: are scores ``a`` and ``b`` equal up to float rounding?
-
-    True where ``|a - b| <= tie_tolerance * max(1, |a|, |b|)``, the rule
-    :func:`ranks` uses. A probe that asks "is the true caption scored higher?"
-    counts these as ties, not as wins or losses decided by rounding.
-    """
+    """Elementwise ``|a - b| <= tie_tolerance * max(1, |a|, |b|)``: equal up to
+    float rounding, the rule :func:`ranks` and the word-order probes use."""
     if tie_tolerance < 0:
         raise ValueError(f"tie_tolerance must be >= 0, got {tie_tolerance}")
     a, b = torch.as_tensor(a), torch.as_tensor(b)

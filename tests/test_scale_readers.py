@@ -96,3 +96,42 @@ def test_without_the_extra_the_message_names_it(monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["index", "--embeddings", "x", "--out", "y"])
     assert "pip install 'cmalign[scale]'" in str(exit_.value) and "\n" not in str(exit_.value)
+
+
+def test_the_pipeline_stages_in_this_process_give_embed_images_vectors(tmp_path, toy_bundle):
+    """The three Ray stages called directly (no Ray): what the actors compute."""
+    import numpy as np
+    import torch
+
+    import cmalign
+    from cmalign.scale.pipeline import (
+        Embedder,
+        _probe_shape,
+        decode_stage,
+        preprocessing_bundle,
+        read_stage,
+    )
+
+    pa = pytest.importorskip("pyarrow")
+    (shard,) = write_toy_shards(tmp_path, n=10, per_shard=10, corrupt=3)
+    item = {"path": [str(shard)], "kind": ["webdataset"], "id": ["00000"], "start": [0], "stop": [-1]}
+    tables = list(read_stage({k: np.array(v) for k, v in item.items()}, caption_lines=False,
+                             columns={}, rows_per_block=4))
+    assert [t.num_rows for t in tables] == [4, 4, 3]  # the last block ends with the end row
+    rows = {k: np.array(v, dtype=object) for k, v in pa.concat_tables(tables).to_pydict().items()}
+    assert rows["kind"][-1] == "end" and rows["index"][-1] == 10
+    decoded = decode_stage(rows, preprocess_bundle=preprocessing_bundle(toy_bundle),
+                           pixel_shape=_probe_shape(toy_bundle), texts=True)
+    assert list(decoded["kind"][7:10]) == ["failure", "failure", "failure"]
+    embedder = Embedder("toy", expected_key=cmalign.cache.model_key(toy_bundle), device="cpu", texts=True,
+                        autocast=False, threads=torch.get_num_threads(), cache_dir=None, env={})
+    out = embedder(decoded)
+    good = decoded["kind"] == "sample"
+    images = [decode_image(im) for im in rows["image"][good]]
+    ref = cmalign.embed_images(toy_bundle, images, progress=False)
+    assert torch.allclose(torch.from_numpy(out["image_embedding"][good]), ref, atol=1e-5)
+    texts = cmalign.embed_texts(toy_bundle, list(rows["caption"][good]), progress=False)
+    assert torch.allclose(torch.from_numpy(out["text_embedding"][good]), texts, atol=1e-5)
+    with pytest.raises(RuntimeError, match="other weights"):
+        Embedder("toy", expected_key="toy-0000", device="cpu", texts=False, autocast=False,
+                 threads=torch.get_num_threads(), cache_dir=None, env={})

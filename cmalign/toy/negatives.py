@@ -14,7 +14,9 @@ world can prove false for its image:
 prefers the true caption (:func:`probe_outcomes` pair by pair, for intervals;
 :func:`sorted_words` gives a bag-of-words baseline), and
 :func:`cmalign.train.fit` trains with them as extra negatives
-(``clip_loss(..., hard_negatives=...)``, NegCLIP).
+(``clip_loss(..., hard_negatives=...)``, NegCLIP). The module passes 300
+lines because the negatives, the proof that each is false and the probes
+that score them are one idea, read together in lesson 06.
 Taught in notebooks/06_hard_negatives.ipynb.
 """
 
