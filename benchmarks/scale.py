@@ -178,7 +178,7 @@ def markdown(results: dict) -> str:
                          f"{r['build_seconds']:.0f} | {r['ms_per_query_batched']:.3f} | "
                          f"{r['ms_per_query_single']:.2f} | {r['exact_ms_per_query_batched']:.2f} | "
                          f"{r['speedup_vs_exact']:.0f}x |")
-        lines += ["", "Vectors: a mixture fitted to toy-model image embeddings of "
+        lines += ["", results.get("runs_note", ""), "", "Vectors: a mixture fitted to toy-model image embeddings of "
                   f"{results.get('real', 55000):,} generated scenes (512 k-means cells, each a rank-8 "
                   "Gaussian plus isotropic noise), sampled to each size and normalised — structure like "
                   "the model's, not i.i.d. noise. Recall@k = |approximate top-k ∩ exact top-k| / k over "
