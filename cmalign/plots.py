@@ -1,4 +1,5 @@
-"""Pictures for the lessons: similarity heatmaps, image grids, curves, embedding maps.
+"""Pictures for the lessons: similarity heatmaps, image grids, curves, embedding maps,
+and a diagram of CLIP's two towers and logit matrix.
 
 Every function draws with matplotlib and returns the Figure (nothing is shown
 or saved behind your back). Used throughout the notebooks. The module passes 300 lines because it
@@ -422,6 +423,8 @@ def spread_out(coords: np.ndarray, k: int, *, start: int = 0) -> list[int]:
     Returns
     -------
     list of int
+
+    Used for the thumbnails of notebooks/04_shared_space_umap.ipynb.
     """
     coords = np.asarray(coords, dtype=float)
     chosen = [start]
