@@ -51,6 +51,7 @@ def embed_throughput(model: str, images, *, batch_size: int, cache_dir=None, fmt
     write_toy_shards(work / "shards", images=images, captions=["x"] * len(images),
                      per_shard=max(1, len(images) // 8), image_format=fmt)
     bundle = load_clip(model, device="cpu", cache_dir=cache_dir)
+    load = os.getloadavg()[0]
     _, base_wall, base_cpu = _timed(lambda: embed_images(bundle, [str(p) for p in paths],
                                                          batch_size=batch_size, progress=False))
     start = time.perf_counter()  # Ray is already running (main): its start is not counted
@@ -60,6 +61,7 @@ def embed_throughput(model: str, images, *, batch_size: int, cache_dir=None, fmt
     run = manifest["last_run"]
     base_rate = len(paths) / base_wall
     return {"model": model, "images": len(paths), "format": fmt, "batch_size": batch_size,
+            "load_average": load,
             "embed_images": {"seconds": base_wall, "cpu_seconds": base_cpu, "images_per_second": base_rate},
             "scale_embed": {"pipeline_seconds": run["pipeline_seconds"], "call_seconds": ray_wall,
                             "images_per_second": run["images_per_second"], "layout": run["layout"]},
@@ -140,29 +142,38 @@ def index_tradeoffs(sizes: list[int], real: np.ndarray, work: Path) -> list[dict
 
     results = []
     for n in sizes:
+        load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
         vectors = fitted_mixture(real, n)
         report, wall, cpu = _timed(lambda v=vectors, n=n: build_index(
             v, work / f"index-{n}", memory="4GB", log=print))
         report = {k: v for k, v in report.items() if k != "model"}
         report["total_seconds"], report["total_cpu_seconds"] = wall, cpu
+        report["load_average"] = load
         results.append(report)
         del vectors
     return results
 
 
+def _load(row: dict) -> str:
+    return f"{row['load_average']:.1f}" if "load_average" in row else "not recorded"
+
+
 def markdown(results: dict) -> str:
     lines = ["# cmalign.scale on this machine", "",
-             f"Measured {results['date']} on {results['machine']} ({results['cpus']} CPUs, shared "
-             "with other jobs: wall times are noisy, ratios are from one run). No GPU was available: "
-             "**the GPU figure (img/s from JPEG tar shards with ViT-B/32 in bf16) is not measured.**", ""]
+             f"Last run {results['date']} on {results['machine']} ({results['cpus']} CPUs). Ratios "
+             "come from one run each, both arms side by side; each row gives the machine's 1-minute "
+             "load average when it started (2 CPUs: a load above 2 means another job was running). "
+             "No GPU was available: **the GPU figure (img/s from JPEG tar shards with ViT-B/32 in "
+             "bf16) is not measured.**", ""]
     if results.get("embed"):
         lines += ["## Embedding: `cmalign.scale embed` (local Ray) vs `embed_images` (one process)", "",
-                  "| model | images | embed_images img/s | scale embed img/s | ratio | incl. actor start |",
-                  "|---|---|---|---|---|---|"]
+                  "| model | images | embed_images img/s | scale embed img/s | ratio | incl. actor start | load |",
+                  "|---|---|---|---|---|---|---|"]
         for r in results["embed"]:
             lines.append(f"| {r['model']} | {r['images']} {r['format']} | "
                          f"{r['embed_images']['images_per_second']:.1f} | {r['scale_embed']['images_per_second']:.1f} | "
-                         f"{r['ratio']:.2f}x | {r['ratio_including_model_loads']:.2f}x |")
+                         f"{r['ratio']:.2f}x | {r['ratio_including_model_loads']:.2f}x | "
+                         f"{_load(r)} |")
         lines.append("")
     if results.get("embed_note"):
         lines += ["## Embedding: `cmalign.scale embed` (local Ray) vs `embed_images` (one process)", "",
@@ -170,14 +181,14 @@ def markdown(results: dict) -> str:
     if results.get("index"):
         lines += ["## Indexes: the auto rule on fitted-mixture vectors (dim 128)", "",
                   "| n | kind | setting | recall@1 | recall@10 | B/vector RAM | B/vector disk | build s | "
-                  "ms/query batched | ms/query single | exact ms/query | speed-up |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "ms/query batched | ms/query single | exact ms/query | speed-up | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results["index"]:
             lines.append(f"| {r['n']:,} | {r['factory']} | {r['setting']} | {r['recall@1']:.3f} | "
                          f"{r['recall@10']:.3f} | {r['bytes_per_vector']:.0f} | {r['disk_bytes_per_vector']:.0f} | "
                          f"{r['build_seconds']:.0f} | {r['ms_per_query_batched']:.3f} | "
                          f"{r['ms_per_query_single']:.2f} | {r['exact_ms_per_query_batched']:.2f} | "
-                         f"{r['speedup_vs_exact']:.0f}x |")
+                         f"{r['speedup_vs_exact']:.0f}x | {_load(r)} |")
         lines += ["", results.get("runs_note", ""), "", "Vectors: a mixture fitted to toy-model image embeddings of "
                   f"{results.get('real', 55000):,} generated scenes (512 k-means cells, each a rank-8 "
                   "Gaussian plus isotropic noise), sampled to each size and normalised — structure like "
@@ -228,6 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
         photos = [im.resize((500, 375)) for im in make_dataset(256, seed=8, split="test").images]
         session = _local_ray()  # started first, retried on a busy machine; idle while the baseline runs
         try:
+            results.pop("embed_note", None)  # measured now
             results["embed"] = [
                 embed_throughput("toy", toy, batch_size=64),
                 embed_throughput(standin.REPO_ID, photos, batch_size=32, cache_dir=str(cache), fmt="jpg"),
@@ -236,7 +248,11 @@ def main(argv: list[str] | None = None) -> dict:
             session.__exit__(None, None, None)
     if args.part in ("index", "all"):
         real = toy_embeddings(args.real, work / f"toy-{args.real}.npy")
-        results["index"] = index_tradeoffs([int(s) for s in args.sizes.split(",")], real, work)
+        fresh = index_tradeoffs([int(s) for s in args.sizes.split(",")], real, work)
+        # rows of earlier runs at other sizes or kinds stay: a 5M run adds to the 100k/1M ones
+        kept = [r for r in results.get("index", [])
+                if (r["n"], r["kind"]) not in {(f["n"], f["kind"]) for f in fresh}]
+        results["index"] = sorted(kept + fresh, key=lambda r: (r["n"], r["kind"] != "flat"))
     path.write_text(json.dumps(results, indent=1))
     (out / "scale.md").write_text(markdown(results))
     print(markdown(results))

@@ -215,3 +215,23 @@ def test_missing_ftfy_names_what_to_install(monkeypatch):
         clean_text("a cat", cleaning="openai")
     assert "cleaning='none'" in str(err.value) and "\n" not in str(err.value)
     assert clean_text("A cat", cleaning="none") == "A cat"
+
+
+@pytest.mark.parametrize("repo_id", [standin.REPO_ID, standin.SIGLIP_REPO_ID,
+                                     "hf-hub:" + standin.OPEN_CLIP_REPO_ID])
+def test_a_cached_model_loads_without_asking_the_hub(repo_id, family_cache, monkeypatch):
+    """Offline, a cached model must not wait on the hub: transformers 4.57's
+    AutoProcessor drops local_files_only and retried a blocked connection for
+    minutes (make test-compat caught it). Any request for file metadata fails here."""
+    import huggingface_hub.file_download as download
+
+    asked = []
+
+    def refuse(url, *args, **kwargs):
+        asked.append(url)
+        raise AssertionError(f"asked the hub for {url}")
+
+    monkeypatch.setattr(download, "get_hf_file_metadata", refuse)
+    bundle = cmalign.load_clip(repo_id, device="cpu", cache_dir=family_cache)
+    assert bundle.model is not None
+    assert asked == [], asked
