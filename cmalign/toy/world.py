@@ -244,8 +244,8 @@ def make_dataset(
         Short strokes of muted colours drawn behind the objects of every image
         (0, the default: none). They come from a random stream of their own,
         so the same seed gives the same scenes, captions and colours with or
-        without clutter: only the pictures get harder to read (shape more than
-        colour; notebooks/01_clip_embeddings.ipynb uses 12 for a zero-shot task
+        without clutter: only the pictures get harder to read
+        (notebooks/01_clip_embeddings.ipynb uses 12 for a zero-shot shape task
         where prompts matter).
 
     Returns
