@@ -97,10 +97,7 @@ def ray_session(
         if address is None:
             settings = local_settings(num_cpus, object_store_memory)
             try:
-                # "local": a new Ray for this command even when one already runs here
-                # (`ray start --head`); without it ray.init would join that one and
-                # refuse num_cpus ("When connecting to an existing cluster ...").
-                ray.init(address="local", **settings)
+                ray.init(**settings)
             except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception here
                 if "timed out during startup" not in str(err):
                     raise
