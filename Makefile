@@ -46,7 +46,8 @@ lab: install
 # openai/clip-vit-base-patch32, the commands the docs name, a quick benchmark) and every
 # lesson as it ships, spread over $(WORKERS) processes (pytest-xdist, work stealing;
 # one torch thread each, so two workers fill two cores without fighting), then the
-# fast tests and lesson 01 again with transformers 4.x. Plain `pytest` skips the slow ones.
+# transformers-facing fast tests and lesson 01 again with transformers 4.x
+# (COMPAT_TESTS). Plain `pytest` skips the slow ones.
 # Measured times: README, "Tests".
 WORKERS ?= 2
 XDIST := -n $(WORKERS) --dist worksteal
