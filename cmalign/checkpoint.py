@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from .utils import REPO_ROOT, quiet_transformers
@@ -131,12 +130,6 @@ def from_pretrained(
     -------
     (model, processor, weights_file)
     """
-    if local_only and not Path(source).is_dir():
-        # The cached snapshot's folder, not the hub id: transformers 4.57's
-        # AutoProcessor drops local_files_only on its way to the hub (it filters
-        # its kwargs by cached_file's signature, which is **kwargs) and, offline,
-        # retries a blocked connection for minutes before it gives up.
-        source = snapshot_download(source, cache_dir=cache_dir, local_files_only=True)
     kwargs = {"local_files_only": local_only, "cache_dir": cache_dir}
     with quiet_transformers():  # config notices (SigLIP's unused CLIP token ids) hidden
         config = model_class.config_class.from_pretrained(source, **kwargs)

@@ -265,12 +265,9 @@ def load_clip(
     elif (snapshot := _cached_snapshot(name, cache)) is not None:
         what = f"'{name}' in the local Hugging Face cache ({snapshot})"
         family = families.family_of_model_type(families.model_type(snapshot), what)
-        weights = choose_weights(
-            inspect_folder(snapshot), what, safetensors_only=safetensors_only
-        )
-        loaded = families.get(family).load(
-            name, local_only=True, weights_file=weights, cache_dir=cache, **settings
-        )
+        # the snapshot folder, not the hub id: transformers 4.57's AutoProcessor drops
+        # local_files_only and, offline, retried a blocked hub for minutes
+        loaded = _load_folder(snapshot, what, family, settings, safetensors_only)
     elif (
         snapshot := _cached_snapshot(name, cache, families.OPEN_CLIP_CONFIG)
     ) is not None:  # an open_clip-only repo named without "hf-hub:"
