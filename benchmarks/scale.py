@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
         real = toy_embeddings(args.real, work / f"toy-{args.real}.npy")
         fresh = index_tradeoffs([int(s) for s in args.sizes.split(",")], real, work)
         # rows of earlier runs at other sizes or kinds stay: a 5M run adds to the 100k/1M ones
-        kept = [r for r in results.get("index", [])
-                if (r["n"], r["kind"]) not in {(f["n"], f["kind"]) for f in fresh}]
+        measured = {(f["n"], f["kind"]) for f in fresh}
+        kept = [r for r in results.get("index", []) if (r["n"], r["kind"]) not in measured]
         results["index"] = sorted(kept + fresh, key=lambda r: (r["n"], r["kind"] != "flat"))
     path.write_text(json.dumps(results, indent=1))
     (out / "scale.md").write_text(markdown(results))
