@@ -105,6 +105,22 @@ def test_tar_shards_give_embed_images_vectors_and_list_the_broken(ray_local, tmp
     assert again["counts"] == manifest["counts"]
 
 
+def test_each_shard_is_read_in_its_own_task(ray_local, tmp_path, toy_bundle):
+    """Ray fuses map stages and gives the fused task the larger batch size: a decode
+    batch of 8 once made one task read all 3 shards (no parallel reads, no streaming)."""
+    from cmalign.scale.pipeline import build_dataset
+
+    write_toy_shards(tmp_path / "in", n=12, per_shard=4)
+    shards = resolve_inputs(str(tmp_path / "in")).shards
+    ds, _ = build_dataset(shards, model="toy", expected_key=cmalign.cache.model_key(toy_bundle),
+                          bundle=toy_bundle, texts=False, batch_size=8, autocast=False, columns={},
+                          cache_dir=None, env={})
+    with deadline(300):
+        rows = sum(len(b["kind"]) for b in ds.iter_batches(batch_size=None, batch_format="numpy"))
+    assert rows == 12 + 3  # the samples and one end row per shard
+    assert "MapBatches(read_and_decode_stage): 3 tasks executed" in ds.stats()
+
+
 def test_parquet_in_float16_is_within_its_precision(ray_local, tmp_path, toy_bundle):
     write_toy_shards(tmp_path / "in", n=20, per_shard=10, format="parquet")
     with deadline(300):
