@@ -40,7 +40,9 @@ def _coords(vectors: torch.Tensor, method: str, seed: int) -> np.ndarray:
 
 def _label(keys, captions, j: int) -> str:
     caption = captions[j] if captions is not None and captions[j] else ""
-    return f"{keys[j]}" + (f" ({caption[:40]})" if caption else "")
+    if len(caption) > 40:
+        caption = caption[:39] + "…"  # a cut caption says it was cut
+    return f"{keys[j]}" + (f" ({caption})" if caption else "")
 
 
 def index_map(index: ScaleIndex, *, sample: int = 2000, k: int = 5, seed: int = 0,

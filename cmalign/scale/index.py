@@ -159,10 +159,15 @@ def _set(index, plan: dict, setting: dict) -> None:
         index.hnsw.efSearch = setting["efSearch"]
 
 
+#: Re-ranked candidates per result tried: at 5M fitted-mixture vectors PQ32 needed
+#: more than 64 (recall@10 0.92 at 64), at 1M 32 (0.97).
+K_FACTORS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
 def _grid(plan: dict) -> list[list[dict]]:
     if plan["kind"] == "ivfpq":
         probes = [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= plan["nlist"]]
-        return [[{"nprobe": p, "k_factor": f} for p in probes] for f in (1, 2, 4, 8, 16, 32, 64)]
+        return [[{"nprobe": p, "k_factor": f} for p in probes] for f in K_FACTORS]
     if plan["kind"] == "hnsw":
         return [[{"efSearch": e} for e in (16, 32, 64, 128, 256, 512)]]
     return [[{}]]
