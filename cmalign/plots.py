@@ -86,6 +86,11 @@ def similarity_heatmap(
     return fig
 
 
+def wrap_title(title: str, width: int = 24) -> str:
+    """``title`` wrapped at ``width`` characters, keeping its own line breaks."""
+    return "\n".join(textwrap.fill(line, width) if line else "" for line in str(title).split("\n"))
+
+
 def image_grid(
     images: Sequence[ImageLike],
     titles: Sequence[str] | None = None,
@@ -100,8 +105,9 @@ def image_grid(
     """
     rgb = load_rgb_images(images)
     nrows = max(1, -(-len(rgb) // ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False
+    fig, axes = plt.subplots(  # constrained: titles and a suptitle get room of their own
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False,
+        layout="constrained",
     )
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
@@ -111,14 +117,13 @@ def image_grid(
             continue
         ax.imshow(rgb[i])
         if titles is not None:
-            ax.set_title(textwrap.fill(str(titles[i]), 24), fontsize=8)
+            ax.set_title(wrap_title(titles[i]), fontsize=8)
         if highlight is not None:
             for spine in ax.spines.values():
                 spine.set_edgecolor("tab:green" if highlight[i] else "tab:red")
                 spine.set_linewidth(3)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 
