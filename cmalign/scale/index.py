@@ -17,8 +17,8 @@ manifest), for ``n`` unit vectors of dimension ``d`` and a RAM budget ``memory``
 3. **hnsw** only when asked (``kind="hnsw"``): the lowest latency, but more
    memory than flat (the graph) and the slowest build.
 
-The search parameters (``nprobe`` and ``k_factor``, or ``efSearch``) are
-tuned on held-out queries — 1,000 rows of the collection searched
+The search parameters (``nprobe`` and ``k_factor``, powers of two from 1 to
+256, or ``efSearch``) are tuned on held-out queries — 1,000 rows of the collection searched
 leave-one-out (their own row excluded), or the queries given — as the
 fastest setting whose recall@10 reaches ``target_recall`` (0.95), else the
 fastest within 0.002 of the best recall reached (and the report says so). Recall@k
