@@ -68,24 +68,42 @@ def embed_throughput(model: str, images, *, n: int, batch_size: int, cache_dir=N
     base, ray_ = {}, {}
     for name, count in (("half", half), ("all", m)):
         files = [str(p) for p in paths[:count]]
-        _, base[name], _ = _timed(lambda: embed_images(bundle, files, batch_size=batch_size,  # noqa: B023
-                                                       progress=False))
-        # Ray is already running (main): its start is not counted; the actor pool's is
-        run = embed_shards(model, str(work / name), work / f"out-{name}", batch_size=batch_size,
-                           cache_dir=cache_dir, log=lambda _: None)["last_run"]
-        ray_[name], layout = run["pipeline_seconds"], run["layout"]
-    steady = {arm: (m - half) / (t["all"] - t["half"]) for arm, t in (("base", base), ("ray", ray_))}
+        _, base[name], _ = _timed(lambda files=files: embed_images(
+            bundle, files, batch_size=batch_size, progress=False))
+        # the whole call: the driver's model load and planning, the actor pool's start;
+        # Ray itself is already running (main), its start is recorded apart
+        manifest, ray_[name], _ = _timed(lambda name=name: embed_shards(
+            model, str(work / name), work / f"out-{name}", batch_size=batch_size,
+            cache_dir=cache_dir, log=lambda _: None))
+        layout = manifest["last_run"]["layout"]
+
+    def rate(t: dict) -> float | None:  # None where start-up noise hid the extra images
+        return (m - half) / (t["all"] - t["half"]) if t["all"] > t["half"] else None
+
+    steady = {"base": rate(base), "ray": rate(ray_)}
     return {"model": model, "images": half, "images_m": m, "format": fmt, "batch_size": batch_size,
             "load_average": load,
             "embed_images": {"seconds": base["half"], "seconds_m": base["all"],
                              "images_per_second": half / base["half"],
                              "steady_images_per_second": steady["base"]},
-            "scale_embed": {"pipeline_seconds": ray_["half"], "pipeline_seconds_m": ray_["all"],
+            "scale_embed": {"call_seconds": ray_["half"], "call_seconds_m": ray_["all"],
                             "images_per_second": half / ray_["half"],
                             "steady_images_per_second": steady["ray"],
-                            "startup_seconds": ray_["half"] - half / steady["ray"], "layout": layout},
+                            "startup_seconds": (ray_["half"] - half / steady["ray"]
+                                                if steady["ray"] else None), "layout": layout},
             "ratio": base["half"] / ray_["half"],
-            "ratio_steady": steady["ray"] / steady["base"]}
+            "ratio_steady": (steady["ray"] / steady["base"]
+                             if steady["ray"] and steady["base"] else None)}
+
+
+def fresh_import_seconds() -> float:
+    """What a new Ray worker pays before its first image: torch, transformers, cmalign's models."""
+    import subprocess
+    import sys
+
+    code = "import time; t = time.perf_counter(); import cmalign.models; print(time.perf_counter() - t)"
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split()[-1])
 
 
 def _local_ray(attempts: int = 4):
@@ -173,6 +191,10 @@ def index_tradeoffs(sizes: list[int], real: np.ndarray, work: Path) -> list[dict
     return results
 
 
+def _num(value, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def _load(row: dict) -> str:
     return f"{row['load_average']:.1f}" if "load_average" in row else "not recorded"
 
@@ -187,8 +209,9 @@ def markdown(results: dict) -> str:
     if results.get("embed"):
         lines += ["## Embedding: `cmalign.scale embed` (local Ray) vs `embed_images` (one process)", "",
                   "Each arm ran on n images and on m (the n plus more): *end to end* is n images "
-                  "over the whole call on n (for Ray: the actor pool's start, its imports and model "
-                  "load included; Ray itself was already running and had made one untimed call); "
+                  "over the whole call on n (for Ray: the driver's model load and planning, the actor "
+                  "pool's start, its imports and model load included; Ray itself was already running "
+                  "and had made one untimed call); "
                   "*per image* is (m - n) / (seconds(m) - seconds(n)), the rate once both are "
                   "started; *start-up* is what the Ray call on n costs beyond n images at its "
                   "per-image rate.", "",
@@ -201,8 +224,13 @@ def markdown(results: dict) -> str:
             e, g = r["embed_images"], r["scale_embed"]
             lines.append(f"| {r['model']} | {r['images']} ({r['images_m']}) {r['format']} | "
                          f"{e['images_per_second']:.1f} | {g['images_per_second']:.1f} | {r['ratio']:.2f}x | "
-                         f"{e['steady_images_per_second']:.1f} / {g['steady_images_per_second']:.1f} | "
-                         f"{r['ratio_steady']:.2f}x | {g['startup_seconds']:.1f} | {_load(r)} |")
+                         f"{_num(e['steady_images_per_second'])} / {_num(g['steady_images_per_second'])} | "
+                         f"{_num(r['ratio_steady'], 2)}x | {_num(g['startup_seconds'])} | {_load(r)} |")
+        if results.get("ray_start_seconds"):
+            lines += ["", f"Outside these calls: starting the local Ray took "
+                      f"{results['ray_start_seconds']:.1f} s; a fresh Python process took "
+                      f"{results['fresh_import_seconds']:.1f} s to import torch, transformers and "
+                      "cmalign's models (what every new actor pays before loading the model)."]
         lines += ["", results.get("embed_runs_note", ""), ""]
     if results.get("embed_note"):
         lines += ["## Embedding: `cmalign.scale embed` (local Ray) vs `embed_images` (one process)", "",
@@ -265,8 +293,11 @@ def main(argv: list[str] | None = None) -> dict:
         cache = work / "hf-cache"
         if not (cache / "models--openai--clip-vit-base-patch32").is_dir():
             standin.build_hub_cache(cache, layout="safetensors")
-        photos = [im.resize((500, 375)) for im in make_dataset(512, seed=8, split="test").images]
+        photos = [im.resize((500, 375)) for im in make_dataset(768, seed=8, split="test").images]  # n = 256, m = 768
+        start = time.perf_counter()
         session = _local_ray()  # started first, retried on a busy machine; idle while the baseline runs
+        results["ray_start_seconds"] = time.perf_counter() - start
+        results["fresh_import_seconds"] = fresh_import_seconds()
         try:
             results.pop("embed_note", None), results.pop("embed_runs_note", None)  # measured now
             results["embed"] = [
